@@ -1,0 +1,114 @@
+/*
+ * netbe/loop.h - the event loop netbe asks its embedder for.
+ *
+ * The library owns no loop.  Backends watch their fds and arm timers only
+ * through these operations, the way libslirp asks for its callbacks, so a
+ * VMM plugs netbe into whatever loop it already runs.
+ * netbe_loop_default() supplies one on libuv for the daemon and the tests.
+ */
+#ifndef NETBE_LOOP_H
+#define NETBE_LOOP_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    NETBE_EV_READ = 1u << 0,
+    NETBE_EV_WRITE = 1u << 1,
+    /* reported with READ/WRITE on hang-up or error; never requested */
+    NETBE_EV_ERROR = 1u << 2,
+};
+
+typedef void netbe_fd_cb(void *opaque, int fd, unsigned events);
+typedef void netbe_timer_cb(void *opaque);
+
+struct netbe_loop_ops {
+    /* Start watching @fd for @events (may be 0); returns a handle or NULL. */
+    void *(*watch_fd)(void *loop, int fd, unsigned events, netbe_fd_cb *cb,
+                      void *opaque);
+    /* Change the events of a watch; 0 pauses it without dropping it. */
+    void (*update_fd)(void *loop, void *watch, unsigned events);
+    /* Stop watching; the callback is never called again after this. */
+    void (*unwatch_fd)(void *loop, void *watch);
+    /* A one-shot timer, disarmed until timer_mod(). */
+    void *(*timer_new)(void *loop, netbe_timer_cb *cb, void *opaque);
+    /* Arm (or re-arm) to fire at @expire_ms on the clock_ms() clock. */
+    void (*timer_mod)(void *loop, void *timer, int64_t expire_ms);
+    void (*timer_del)(void *loop, void *timer);  /* disarm */
+    void (*timer_free)(void *loop, void *timer); /* disarm and free */
+    /* Monotonic clock in milliseconds. */
+    int64_t (*clock_ms)(void *loop);
+};
+
+struct netbe_loop {
+    const struct netbe_loop_ops *ops;
+    void *opaque;
+};
+
+/**
+ * netbe_loop_default() - the process-wide libuv loop, created on first use
+ * Return: the loop; never NULL (aborts if libuv cannot start)
+ */
+struct netbe_loop *netbe_loop_default(void);
+
+/**
+ * netbe_loop_run() - run the default loop until netbe_loop_stop() or until
+ * nothing is left to watch
+ * Return: 0
+ */
+int netbe_loop_run(struct netbe_loop *loop);
+
+/**
+ * netbe_loop_run_once() - one iteration; waits for events when @block
+ * Return: nonzero while there is more to do
+ */
+int netbe_loop_run_once(struct netbe_loop *loop, int block);
+
+/** netbe_loop_stop() - make netbe_loop_run() return; signal-safe it is not */
+void netbe_loop_stop(struct netbe_loop *loop);
+
+/**
+ * netbe_loop_watch_signal() - call @cb on the loop when @signum arrives
+ * (default loop only; used by the daemon for SIGINT/SIGTERM)
+ */
+int netbe_loop_watch_signal(struct netbe_loop *loop, int signum,
+                            void (*cb)(void *opaque, int signum),
+                            void *opaque);
+
+/**
+ * netbe_loop_close() - free the default loop after every watch and timer
+ * is gone (for leak-free exits)
+ */
+void netbe_loop_close(struct netbe_loop *loop);
+
+/* Convenience wrappers over loop->ops. */
+static inline void *netbe_watch_fd(struct netbe_loop *l, int fd,
+                                   unsigned events, netbe_fd_cb *cb,
+                                   void *opaque)
+{
+    return l->ops->watch_fd(l->opaque, fd, events, cb, opaque);
+}
+static inline void netbe_update_fd(struct netbe_loop *l, void *w,
+                                   unsigned events)
+{
+    l->ops->update_fd(l->opaque, w, events);
+}
+static inline void netbe_unwatch_fd(struct netbe_loop *l, void *w)
+{
+    if (w) {
+        l->ops->unwatch_fd(l->opaque, w);
+    }
+}
+static inline int64_t netbe_clock_ms(struct netbe_loop *l)
+{
+    return l->ops->clock_ms(l->opaque);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,469 @@
+/*
+ * netbe/net.h - the client graph: clients, peers, NICs, queues, hubs,
+ * filters, the send path and its counters.
+ *
+ * QEMU's net/net.c model.  Every backend, hub port and NIC queue is a
+ * struct netbe_client with a const vtable.  Frames are pushed:
+ *   send(sender) -> sender's filters (TX, head to tail)
+ *                -> peer's filters (RX, tail to head)
+ *                -> peer's incoming queue -> peer's receive()
+ * A receive() that returns 0 means "not now": the frame is queued (in a
+ * pooled buffer) and the receiver is marked receive_disabled until it
+ * flushes.  Everything here runs on the loop that owns the context; no
+ * function is thread-safe unless it says so.
+ */
+#ifndef NETBE_NET_H
+#define NETBE_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "netbe/error.h"
+#include "netbe/loop.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest frame the core carries: 64 KiB of GSO payload and 4 KiB more. */
+#define NETBE_NET_BUFSIZE (4096 + 65536)
+/* QEMU's queue limit for senders that gave no sent-callback. */
+#define NETBE_QUEUE_DEFAULT_LIMIT 10000
+#define NETBE_MAX_QUEUE_NUM 1024
+
+/* The client types; their names are QEMU's NetClientDriver strings. */
+enum netbe_client_driver {
+    NETBE_DRIVER_NONE = 0,
+    NETBE_DRIVER_NIC,
+    NETBE_DRIVER_USER,
+    NETBE_DRIVER_TAP,
+    NETBE_DRIVER_L2TPV3,
+    NETBE_DRIVER_SOCKET,
+    NETBE_DRIVER_STREAM,
+    NETBE_DRIVER_DGRAM,
+    NETBE_DRIVER_VDE,
+    NETBE_DRIVER_BRIDGE,
+    NETBE_DRIVER_HUBPORT,
+    NETBE_DRIVER_NETMAP,
+    NETBE_DRIVER_VHOST_USER,
+    NETBE_DRIVER_VHOST_VDPA,
+    NETBE_DRIVER_AF_XDP,
+    NETBE_DRIVER__MAX,
+};
+
+/** netbe_driver_name() - "nic", "hubport", "stream", ... */
+const char *netbe_driver_name(enum netbe_client_driver type);
+
+#define NETBE_PACKET_FLAG_NONE 0u
+#define NETBE_PACKET_FLAG_RAW (1u << 0)
+
+struct netbe_ctx;
+struct netbe_client;
+struct netbe_nic;
+struct netbe_filter;
+struct netbe_queue;
+
+/*
+ * Called when a frame that send_async() queued (returned 0 for) has been
+ * delivered (@ret > 0) or purged (@ret == 0).  The sender resumes reading.
+ */
+typedef void netbe_packet_sent(struct netbe_client *sender, ssize_t ret);
+
+struct netbe_offloads {
+    bool csum, tso4, tso6, ecn, ufo, uso4, uso6;
+};
+
+struct netbe_client_info {
+    enum netbe_client_driver type;
+    size_t size; /* of the containing struct; >= sizeof(netbe_client) */
+    /*
+     * Take one frame.  Return its size (or any value > 0) when taken or
+     * deliberately dropped, 0 for "not now" (the core queues it and stops
+     * delivering until netbe_flush_queued() on this client), < 0 on error
+     * (the frame is counted as dropped).
+     */
+    ssize_t (*receive)(struct netbe_client *nc, const uint8_t *buf,
+                       size_t size);
+    ssize_t (*receive_raw)(struct netbe_client *nc, const uint8_t *buf,
+                           size_t size);
+    ssize_t (*receive_iov)(struct netbe_client *nc, const struct iovec *iov,
+                           int iovcnt);
+    bool (*can_receive)(struct netbe_client *nc);
+    /*
+     * End of a batch: everything received since the last flush may leave
+     * now in one sendmmsg()/writev().  Called once per batch per client
+     * that received; called right after receive() outside batches.
+     */
+    void (*flush)(struct netbe_client *nc);
+    void (*cleanup)(struct netbe_client *nc);
+    void (*link_status_changed)(struct netbe_client *nc);
+    bool (*has_ufo)(struct netbe_client *nc);
+    bool (*has_vnet_hdr)(struct netbe_client *nc);
+    bool (*has_vnet_hdr_len)(struct netbe_client *nc, int len);
+    void (*using_vnet_hdr)(struct netbe_client *nc, bool enable);
+    void (*set_offload)(struct netbe_client *nc,
+                        const struct netbe_offloads *o);
+    void (*set_vnet_hdr_len)(struct netbe_client *nc, int len);
+};
+
+/* Per-client traffic and drops; a drop no counter shows is a bug. */
+struct netbe_counters {
+    uint64_t rx_frames, rx_bytes; /* delivered to this client's receive */
+    uint64_t tx_frames, tx_bytes; /* sent by this client into the graph */
+    uint64_t drop_link_down;      /* sender or receiver link down */
+    uint64_t drop_no_peer;        /* sent with nobody to receive it */
+    uint64_t drop_oversize;       /* over NETBE_NET_BUFSIZE or a limit */
+    uint64_t drop_queue_full;     /* queue at its limit, no sent-callback */
+    uint64_t drop_filter;         /* a filter discarded it */
+    uint64_t drop_malformed;      /* bad input read from outside */
+    uint64_t drop_error;          /* receive() failed (< 0) */
+};
+
+/* A frame waiting in a queue; the data lives in a pooled buffer. */
+struct netbe_packet {
+    TAILQ_ENTRY(netbe_packet) entry;
+    struct netbe_client *sender;
+    netbe_packet_sent *sent_cb;
+    unsigned flags;
+    uint32_t size;
+    uint32_t cap; /* bytes of data[]: the pool's size class */
+    uint8_t data[];
+};
+
+typedef ssize_t netbe_queue_deliver_fn(struct netbe_client *sender,
+                                       unsigned flags,
+                                       const struct iovec *iov, int iovcnt,
+                                       void *opaque);
+
+struct netbe_queue {
+    struct netbe_ctx *ctx;
+    netbe_queue_deliver_fn *deliver;
+    void *opaque;
+    struct netbe_counters *stats; /* drop_queue_full goes here; may be NULL */
+    uint32_t maxlen, count;
+    bool delivering;
+    TAILQ_HEAD(, netbe_packet) packets;
+};
+
+enum netbe_filter_direction {
+    NETBE_FILTER_DIRECTION_ALL = 0,
+    NETBE_FILTER_DIRECTION_RX,
+    NETBE_FILTER_DIRECTION_TX,
+};
+
+struct netbe_filter_ops {
+    const char *type; /* "filter-dump" */
+    /*
+     * Return 0 to pass the frame on, or its size when the filter took it
+     * (held to be released with netbe_filter_pass_to_next(), or dropped:
+     * then bump netdev->stats.drop_filter).
+     */
+    ssize_t (*receive_iov)(struct netbe_filter *nf,
+                           struct netbe_client *sender, unsigned flags,
+                           const struct iovec *iov, int iovcnt,
+                           netbe_packet_sent *sent_cb);
+    void (*cleanup)(struct netbe_filter *nf);
+    void (*status_changed)(struct netbe_filter *nf);
+    /* ",key=value" pairs for info network; may be NULL */
+    void (*print_info)(struct netbe_filter *nf, FILE *out);
+};
+
+struct netbe_filter {
+    const struct netbe_filter_ops *ops;
+    char *id;
+    struct netbe_client *netdev;
+    enum netbe_filter_direction direction;
+    bool on;
+    void *opaque;
+    TAILQ_ENTRY(netbe_filter) next;
+};
+
+struct netbe_client {
+    const struct netbe_client_info *info;
+    struct netbe_ctx *ctx;
+    struct netbe_client *peer;
+    struct netbe_queue *incoming_queue;
+    struct netbe_nic *nic; /* the NIC owning this queue, for NIC clients */
+    char *model;
+    char *name;
+    char info_str[256];
+    int queue_index;
+    int vnet_hdr_len;
+    bool link_down;
+    bool receive_disabled;
+    bool is_netdev;
+    bool is_datapath;
+    struct netbe_counters stats;
+    TAILQ_HEAD(, netbe_filter) filters;
+    TAILQ_ENTRY(netbe_client) next;
+    /* batch bookkeeping (core only) */
+    struct netbe_client *flush_next;
+    bool flush_pending;
+    void (*destructor)(struct netbe_client *nc);
+};
+
+struct netbe_nic_conf {
+    uint8_t macaddr[6];
+    struct netbe_client **peers; /* one per queue, entries may be NULL */
+    int queues;                  /* 0 means 1 */
+};
+
+struct netbe_nic {
+    struct netbe_client *ncs; /* queues clients, ncs[i].queue_index == i */
+    struct netbe_nic_conf *conf;
+    void *opaque;
+    bool peer_deleted;
+};
+
+/* ---- context ---- */
+
+/**
+ * netbe_ctx_new() - a client graph bound to one loop
+ * @loop: the loop its backends use; NULL for a graph without I/O (tests)
+ */
+struct netbe_ctx *netbe_ctx_new(struct netbe_loop *loop);
+/** netbe_ctx_free() - delete every client (QEMU's net_cleanup) and free */
+void netbe_ctx_free(struct netbe_ctx *ctx);
+struct netbe_loop *netbe_ctx_loop(struct netbe_ctx *ctx);
+
+/* Iterate over every client in creation order (deletion-safe). */
+struct netbe_client *netbe_client_first(struct netbe_ctx *ctx);
+struct netbe_client *netbe_client_next(struct netbe_client *nc);
+
+/* ---- clients ---- */
+
+/**
+ * netbe_client_new() - create a client, peered with @peer (1:1; @peer must
+ * have no peer yet)
+ * @name: NULL assigns "MODEL.N", N counting the other clients of @model
+ */
+struct netbe_client *netbe_client_new(struct netbe_ctx *ctx,
+                                      const struct netbe_client_info *info,
+                                      struct netbe_client *peer,
+                                      const char *model, const char *name);
+
+/**
+ * netbe_client_del() - delete a non-NIC client and every client sharing
+ * its name (a multiqueue backend).  When its peer is a NIC, the clients
+ * are cleaned up but kept (the NIC still points at them), the NIC's links
+ * go down and the NIC is told (QEMU's peer_deleted); netbe_nic_del() frees
+ * them later.
+ */
+void netbe_client_del(struct netbe_client *nc);
+
+/** netbe_client_set_peer() - join two peerless clients */
+int netbe_client_set_peer(struct netbe_client *a, struct netbe_client *b,
+                          struct netbe_error **errp);
+
+/** netbe_find_netdev() - the non-NIC client named @id */
+struct netbe_client *netbe_find_netdev(struct netbe_ctx *ctx, const char *id);
+
+/**
+ * netbe_find_clients_except() - clients named @id (every client when @id
+ * is NULL) whose type is not @except
+ * Return: how many matched; only the first @max are stored
+ */
+int netbe_find_clients_except(struct netbe_ctx *ctx, const char *id,
+                              struct netbe_client **ncs,
+                              enum netbe_client_driver except, int max);
+
+/* ---- NICs ---- */
+
+struct netbe_nic *netbe_nic_new(struct netbe_ctx *ctx,
+                                const struct netbe_client_info *info,
+                                struct netbe_nic_conf *conf,
+                                const char *model, const char *name,
+                                void *opaque);
+void netbe_nic_del(struct netbe_nic *nic);
+struct netbe_client *netbe_nic_get_subqueue(struct netbe_nic *nic, int i);
+struct netbe_client *netbe_nic_get_queue(struct netbe_nic *nic);
+struct netbe_nic *netbe_get_nic(struct netbe_client *nc);
+void *netbe_get_nic_opaque(struct netbe_client *nc);
+struct netbe_client *netbe_get_peer(struct netbe_client *nc, int queue_index);
+/** netbe_format_nic_info_str() - "model=M,macaddr=xx:..." into info_str */
+void netbe_format_nic_info_str(struct netbe_client *nc,
+                               const uint8_t mac[6]);
+
+/* ---- MAC addresses ---- */
+
+/**
+ * netbe_macaddr_default_if_unset() - give an all-zero @mac the next free
+ * 52:54:00:12:34:XX (from :56 upward) and mark it used; a set @mac in that
+ * range is marked used too
+ */
+void netbe_macaddr_default_if_unset(struct netbe_ctx *ctx, uint8_t mac[6]);
+/** netbe_macaddr_set_free() - release a MAC taken from the table */
+void netbe_macaddr_set_free(struct netbe_ctx *ctx, const uint8_t mac[6]);
+/**
+ * netbe_macaddr_check() - QEMU's NIC MAC rule: "NIC cannot have multicast
+ * MAC address (odd 1st byte)" for a group address
+ */
+int netbe_macaddr_check(const uint8_t mac[6], struct netbe_error **errp);
+
+/* ---- send and receive ---- */
+
+bool netbe_can_receive(struct netbe_client *nc);
+bool netbe_can_send(struct netbe_client *sender);
+
+/*
+ * The send family returns the size when the frame was delivered or dropped
+ * (link down, no peer, oversize: counted), 0 when it was queued (the
+ * sender should stop reading until @sent_cb), < 0 on error.
+ */
+ssize_t netbe_send(struct netbe_client *sender, const uint8_t *buf,
+                   size_t size);
+ssize_t netbe_send_async(struct netbe_client *sender, const uint8_t *buf,
+                         size_t size, netbe_packet_sent *sent_cb);
+ssize_t netbe_send_raw(struct netbe_client *sender, const uint8_t *buf,
+                       size_t size);
+ssize_t netbe_sendv(struct netbe_client *sender, const struct iovec *iov,
+                    int iovcnt);
+ssize_t netbe_sendv_async(struct netbe_client *sender,
+                          const struct iovec *iov, int iovcnt,
+                          netbe_packet_sent *sent_cb);
+ssize_t netbe_sendv_flags(struct netbe_client *sender, unsigned flags,
+                          const struct iovec *iov, int iovcnt,
+                          netbe_packet_sent *sent_cb);
+
+/** netbe_receive() - hand @nc a frame from no sender (loopback paths) */
+ssize_t netbe_receive(struct netbe_client *nc, const uint8_t *buf,
+                      size_t size);
+ssize_t netbe_receive_iov(struct netbe_client *nc, const struct iovec *iov,
+                          int iovcnt);
+
+/**
+ * netbe_flush_queued() - @nc can receive again: clear receive_disabled,
+ * flush its hub's other ports when its peer is a hub port, and deliver
+ * its queue until the first "not now"
+ */
+void netbe_flush_queued(struct netbe_client *nc);
+/** ... and purge what is left when @purge (callbacks get 0) */
+void netbe_flush_or_purge_queued(struct netbe_client *nc, bool purge);
+/** netbe_purge_queued() - drop what @nc queued at its peer */
+void netbe_purge_queued(struct netbe_client *nc);
+
+/*
+ * Batches (DESIGN invariant 4): a backend that read many frames at once
+ * brackets their sends; each receiver's flush() runs once at the end.
+ * Batches nest; only the outermost end flushes.
+ */
+void netbe_batch_begin(struct netbe_ctx *ctx);
+void netbe_batch_end(struct netbe_ctx *ctx);
+
+/* ---- queues (used by the core and by filters that hold frames) ---- */
+
+struct netbe_queue *netbe_queue_new(struct netbe_ctx *ctx,
+                                    netbe_queue_deliver_fn *deliver,
+                                    void *opaque);
+/** netbe_queue_free() - free the queue and its frames; no callbacks */
+void netbe_queue_free(struct netbe_queue *q);
+ssize_t netbe_queue_send_iov(struct netbe_queue *q,
+                             struct netbe_client *sender, unsigned flags,
+                             const struct iovec *iov, int iovcnt,
+                             netbe_packet_sent *sent_cb);
+ssize_t netbe_queue_receive_iov(struct netbe_queue *q,
+                                const struct iovec *iov, int iovcnt);
+/** netbe_queue_append_iov() - queue a copy unconditionally (limit applies) */
+void netbe_queue_append_iov(struct netbe_queue *q,
+                            struct netbe_client *sender, unsigned flags,
+                            const struct iovec *iov, int iovcnt,
+                            netbe_packet_sent *sent_cb);
+/** netbe_queue_purge() - drop @from's frames, calling their callbacks */
+void netbe_queue_purge(struct netbe_queue *q, struct netbe_client *from);
+/** netbe_queue_flush() - Return: true when the queue is now empty */
+bool netbe_queue_flush(struct netbe_queue *q);
+
+/* ---- vnet header and offloads (DESIGN invariant 5) ---- */
+
+bool netbe_has_ufo(struct netbe_client *nc);
+bool netbe_has_vnet_hdr(struct netbe_client *nc);
+bool netbe_has_vnet_hdr_len(struct netbe_client *nc, int len);
+void netbe_using_vnet_hdr(struct netbe_client *nc, bool enable);
+void netbe_set_offload(struct netbe_client *nc,
+                       const struct netbe_offloads *o);
+void netbe_set_vnet_hdr_len(struct netbe_client *nc, int len);
+
+/* ---- link, netdev_del, info ---- */
+
+/**
+ * netbe_set_link() - QEMU's set_link: every client named @name, and its
+ * peer when that is a NIC; "Device 'X' not found" (DeviceNotFound)
+ */
+int netbe_set_link(struct netbe_ctx *ctx, const char *name, bool up,
+                   struct netbe_error **errp);
+
+/**
+ * netbe_netdev_del() - "Device 'X' not found", "Device 'X' is not a
+ * netdev"
+ */
+int netbe_netdev_del(struct netbe_ctx *ctx, const char *id,
+                     struct netbe_error **errp);
+
+/** netbe_print_client() - "NAME: index=N,type=T,INFO" and its filters */
+void netbe_print_client(FILE *out, struct netbe_client *nc);
+/** netbe_info_network() - QEMU's "info network" text, hubs first */
+void netbe_info_network(struct netbe_ctx *ctx, FILE *out);
+/** netbe_check_clients() - QEMU's start-up warnings on the graph */
+void netbe_check_clients(struct netbe_ctx *ctx);
+
+/* ---- hubs ---- */
+
+/**
+ * netbe_hub_add_port() - a new port on hub @hub_id (created on demand),
+ * named @name or "hubNportM", peered with @hubpeer when given
+ */
+struct netbe_client *netbe_hub_add_port(struct netbe_ctx *ctx, int hub_id,
+                                        const char *name,
+                                        struct netbe_client *hubpeer);
+/**
+ * netbe_hub_id_for_client() - the hub of @nc, when @nc is a hub port or
+ * the peer of one
+ * Return: 0 and *@id, or -1
+ */
+int netbe_hub_id_for_client(struct netbe_client *nc, int *id);
+/** netbe_hub_find_port() - a port of @hub_id without a peer, or NULL */
+struct netbe_client *netbe_hub_find_port(struct netbe_ctx *ctx, int hub_id);
+/** netbe_hub_flush() - flush the queues of every other port of @nc's hub */
+bool netbe_hub_flush(struct netbe_client *nc);
+void netbe_hub_info(struct netbe_ctx *ctx, FILE *out);
+void netbe_hub_check_clients(struct netbe_ctx *ctx);
+
+/* ---- filters ---- */
+
+/**
+ * netbe_filter_new() - attach a filter to @nc
+ * @position: "head", "tail" (NULL means "tail") or "id=<filter id>"
+ * @insert_before: with "id=", before that filter rather than after
+ * Errors as QEMU's netfilter: "Parameter 'position' expects 'head', 'tail'
+ * or 'id=<id>'", "filter 'X' not found", "Duplicate ID 'X' for filter"
+ */
+struct netbe_filter *netbe_filter_new(struct netbe_client *nc,
+                                      const struct netbe_filter_ops *ops,
+                                      const char *id,
+                                      enum netbe_filter_direction direction,
+                                      const char *position,
+                                      bool insert_before,
+                                      struct netbe_error **errp);
+void netbe_filter_del(struct netbe_filter *nf);
+struct netbe_filter *netbe_filter_find(struct netbe_ctx *ctx, const char *id);
+/** netbe_filter_set_status() - "on"/"off"; an off filter passes everything */
+void netbe_filter_set_status(struct netbe_filter *nf, bool on);
+/**
+ * netbe_filter_pass_to_next() - continue a held frame after @nf: the rest
+ * of this chain, then the receiver's RX chain and queue
+ * Return: the frame's size
+ */
+ssize_t netbe_filter_pass_to_next(struct netbe_filter *nf,
+                                  struct netbe_client *sender, unsigned flags,
+                                  const struct iovec *iov, int iovcnt);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
