@@ -63,8 +63,8 @@ int netbe_net_client_init(struct netbe_ctx *ctx, struct netbe_opts *opts,
  * netbe_netdev_add_str() - parse @str (QEMU syntax or JSON) and
  * netbe_net_client_init() it
  */
-int netbe_netdev_add_str(struct netbe_ctx *ctx, const char *str,
-                         bool is_netdev, struct netbe_error **errp);
+int netbe_netdev_add_str(struct netbe_ctx *ctx, const char *str, bool is_netdev,
+                         struct netbe_error **errp);
 
 /**
  * netbe_netdev_help() - when @opts asks for help ("help" type, or a "help"

@@ -75,8 +75,7 @@ void netbe_loop_stop(struct netbe_loop *loop);
  * (default loop only; used by the daemon for SIGINT/SIGTERM)
  */
 int netbe_loop_watch_signal(struct netbe_loop *loop, int signum,
-                            void (*cb)(void *opaque, int signum),
-                            void *opaque);
+                            void (*cb)(void *opaque, int signum), void *opaque);
 
 /**
  * netbe_loop_close() - free the default loop after every watch and timer

@@ -136,9 +136,8 @@ struct netbe_packet {
 };
 
 typedef ssize_t netbe_queue_deliver_fn(struct netbe_client *sender,
-                                       unsigned flags,
-                                       const struct iovec *iov, int iovcnt,
-                                       void *opaque);
+                                       unsigned flags, const struct iovec *iov,
+                                       int iovcnt, void *opaque);
 
 struct netbe_queue {
     struct netbe_ctx *ctx;
@@ -163,9 +162,8 @@ struct netbe_filter_ops {
      * (held to be released with netbe_filter_pass_to_next(), or dropped:
      * then bump netdev->stats.drop_filter).
      */
-    ssize_t (*receive_iov)(struct netbe_filter *nf,
-                           struct netbe_client *sender, unsigned flags,
-                           const struct iovec *iov, int iovcnt,
+    ssize_t (*receive_iov)(struct netbe_filter *nf, struct netbe_client *sender,
+                           unsigned flags, const struct iovec *iov, int iovcnt,
                            netbe_packet_sent *sent_cb);
     void (*cleanup)(struct netbe_filter *nf);
     void (*status_changed)(struct netbe_filter *nf);
@@ -199,7 +197,7 @@ struct netbe_client {
     bool is_netdev;
     bool is_datapath;
     struct netbe_counters stats;
-    TAILQ_HEAD(, netbe_filter) filters;
+    TAILQ_HEAD(netbe_filter_head, netbe_filter) filters;
     TAILQ_ENTRY(netbe_client) next;
     /* batch bookkeeping (core only) */
     struct netbe_client *flush_next;
@@ -276,9 +274,8 @@ int netbe_find_clients_except(struct netbe_ctx *ctx, const char *id,
 
 struct netbe_nic *netbe_nic_new(struct netbe_ctx *ctx,
                                 const struct netbe_client_info *info,
-                                struct netbe_nic_conf *conf,
-                                const char *model, const char *name,
-                                void *opaque);
+                                struct netbe_nic_conf *conf, const char *model,
+                                const char *name, void *opaque);
 void netbe_nic_del(struct netbe_nic *nic);
 struct netbe_client *netbe_nic_get_subqueue(struct netbe_nic *nic, int i);
 struct netbe_client *netbe_nic_get_queue(struct netbe_nic *nic);
@@ -286,8 +283,7 @@ struct netbe_nic *netbe_get_nic(struct netbe_client *nc);
 void *netbe_get_nic_opaque(struct netbe_client *nc);
 struct netbe_client *netbe_get_peer(struct netbe_client *nc, int queue_index);
 /** netbe_format_nic_info_str() - "model=M,macaddr=xx:..." into info_str */
-void netbe_format_nic_info_str(struct netbe_client *nc,
-                               const uint8_t mac[6]);
+void netbe_format_nic_info_str(struct netbe_client *nc, const uint8_t mac[6]);
 
 /* ---- MAC addresses ---- */
 
@@ -323,16 +319,14 @@ ssize_t netbe_send_raw(struct netbe_client *sender, const uint8_t *buf,
                        size_t size);
 ssize_t netbe_sendv(struct netbe_client *sender, const struct iovec *iov,
                     int iovcnt);
-ssize_t netbe_sendv_async(struct netbe_client *sender,
-                          const struct iovec *iov, int iovcnt,
-                          netbe_packet_sent *sent_cb);
+ssize_t netbe_sendv_async(struct netbe_client *sender, const struct iovec *iov,
+                          int iovcnt, netbe_packet_sent *sent_cb);
 ssize_t netbe_sendv_flags(struct netbe_client *sender, unsigned flags,
                           const struct iovec *iov, int iovcnt,
                           netbe_packet_sent *sent_cb);
 
 /** netbe_receive() - hand @nc a frame from no sender (loopback paths) */
-ssize_t netbe_receive(struct netbe_client *nc, const uint8_t *buf,
-                      size_t size);
+ssize_t netbe_receive(struct netbe_client *nc, const uint8_t *buf, size_t size);
 ssize_t netbe_receive_iov(struct netbe_client *nc, const struct iovec *iov,
                           int iovcnt);
 
@@ -362,16 +356,14 @@ struct netbe_queue *netbe_queue_new(struct netbe_ctx *ctx,
                                     void *opaque);
 /** netbe_queue_free() - free the queue and its frames; no callbacks */
 void netbe_queue_free(struct netbe_queue *q);
-ssize_t netbe_queue_send_iov(struct netbe_queue *q,
-                             struct netbe_client *sender, unsigned flags,
-                             const struct iovec *iov, int iovcnt,
-                             netbe_packet_sent *sent_cb);
-ssize_t netbe_queue_receive_iov(struct netbe_queue *q,
-                                const struct iovec *iov, int iovcnt);
+ssize_t netbe_queue_send_iov(struct netbe_queue *q, struct netbe_client *sender,
+                             unsigned flags, const struct iovec *iov,
+                             int iovcnt, netbe_packet_sent *sent_cb);
+ssize_t netbe_queue_receive_iov(struct netbe_queue *q, const struct iovec *iov,
+                                int iovcnt);
 /** netbe_queue_append_iov() - queue a copy unconditionally (limit applies) */
-void netbe_queue_append_iov(struct netbe_queue *q,
-                            struct netbe_client *sender, unsigned flags,
-                            const struct iovec *iov, int iovcnt,
+void netbe_queue_append_iov(struct netbe_queue *q, struct netbe_client *sender,
+                            unsigned flags, const struct iovec *iov, int iovcnt,
                             netbe_packet_sent *sent_cb);
 /** netbe_queue_purge() - drop @from's frames, calling their callbacks */
 void netbe_queue_purge(struct netbe_queue *q, struct netbe_client *from);
@@ -384,8 +376,7 @@ bool netbe_has_ufo(struct netbe_client *nc);
 bool netbe_has_vnet_hdr(struct netbe_client *nc);
 bool netbe_has_vnet_hdr_len(struct netbe_client *nc, int len);
 void netbe_using_vnet_hdr(struct netbe_client *nc, bool enable);
-void netbe_set_offload(struct netbe_client *nc,
-                       const struct netbe_offloads *o);
+void netbe_set_offload(struct netbe_client *nc, const struct netbe_offloads *o);
 void netbe_set_vnet_hdr_len(struct netbe_client *nc, int len);
 
 /* ---- link, netdev_del, info ---- */
@@ -426,11 +417,29 @@ struct netbe_client *netbe_hub_add_port(struct netbe_ctx *ctx, int hub_id,
  * Return: 0 and *@id, or -1
  */
 int netbe_hub_id_for_client(struct netbe_client *nc, int *id);
-/** netbe_hub_find_port() - a port of @hub_id without a peer, or NULL */
+/** netbe_hub_find_port() - a port of @hub_id without a peer, made if none */
 struct netbe_client *netbe_hub_find_port(struct netbe_ctx *ctx, int hub_id);
 /** netbe_hub_flush() - flush the queues of every other port of @nc's hub */
 bool netbe_hub_flush(struct netbe_client *nc);
 void netbe_hub_info(struct netbe_ctx *ctx, FILE *out);
+/**
+ * netbe_hub_set_learning() - make hub @hub_id (created on demand) a
+ * learning switch, or a plain QEMU hub again
+ *
+ * A learning hub remembers which port each unicast source MAC came from
+ * (for NETBE_HUB_AGING_MS, refreshed by traffic) and sends frames for a
+ * known destination to that port only; broadcast, multicast and unknown
+ * destinations are flooded like a plain hub.  The table is bounded; when
+ * it is full, new sources are flooded until old entries age out.
+ * Return: 0
+ */
+int netbe_hub_set_learning(struct netbe_ctx *ctx, int hub_id, bool on,
+                           struct netbe_error **errp);
+/** netbe_hub_set_aging() - the learning table's aging time in ms */
+void netbe_hub_set_aging(struct netbe_ctx *ctx, int hub_id, int64_t ms);
+#define NETBE_HUB_AGING_MS (300 * 1000) /* as Linux bridges */
+#define NETBE_HUB_FDB_MAX 1024
+
 void netbe_hub_check_clients(struct netbe_ctx *ctx);
 
 /* ---- filters ---- */
@@ -446,8 +455,7 @@ struct netbe_filter *netbe_filter_new(struct netbe_client *nc,
                                       const struct netbe_filter_ops *ops,
                                       const char *id,
                                       enum netbe_filter_direction direction,
-                                      const char *position,
-                                      bool insert_before,
+                                      const char *position, bool insert_before,
                                       struct netbe_error **errp);
 void netbe_filter_del(struct netbe_filter *nf);
 struct netbe_filter *netbe_filter_find(struct netbe_ctx *ctx, const char *id);

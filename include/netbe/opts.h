@@ -6,7 +6,7 @@
  * both parse to one flat, ordered list of dotted keys and string values.
  * A schema then checks the list and reports QEMU's messages:
  *   Parameter 'X' is missing
- *   Parameter 'X' expects a number        (and other "expects ..." forms)
+ *   Parameter 'X' expects a uint64 value  (and other "expects ..." forms)
  *   Invalid parameter 'X'
  *   Parameter 'id' expects an identifier
  */
@@ -40,7 +40,9 @@ struct netbe_opts {
  * @implied_key: the key of a first element without '=' ("type"), or NULL
  *
  * A key may repeat; netbe_opts_get() returns the last, as QemuOpts does.
- * An element without '=' after the first is an error, as in QEMU 7.2.
+ * An element "foo" without '=' after the first means foo=on and "nofoo"
+ * foo=off, with QEMU 7.2's deprecation warning (its QemuOpts parser,
+ * used for every -netdev type but stream and dgram, does the same).
  * Return: the list, or NULL with *errp set ("Expected '=' after parameter
  *         'X'", "Invalid parameter ''"...)
  */
@@ -80,8 +82,8 @@ bool netbe_opts_has_prefix(const struct netbe_opts *opts, const char *p);
  */
 bool netbe_opts_get_bool(const struct netbe_opts *opts, const char *key,
                          bool def);
-uint64_t netbe_opts_get_number(const struct netbe_opts *opts,
-                               const char *key, uint64_t def);
+uint64_t netbe_opts_get_number(const struct netbe_opts *opts, const char *key,
+                               uint64_t def);
 uint64_t netbe_opts_get_size(const struct netbe_opts *opts, const char *key,
                              uint64_t def);
 
@@ -90,10 +92,18 @@ char *netbe_opts_to_string(const struct netbe_opts *opts);
 
 enum netbe_opt_type {
     NETBE_OPT_STRING,
-    NETBE_OPT_BOOL,   /* on/off/yes/no/true/false */
+    NETBE_OPT_BOOL,   /* on/off/yes/no/true/false/y/n */
     NETBE_OPT_NUMBER, /* unsigned 64-bit: decimal, 0x hex */
     NETBE_OPT_SIZE,   /* number with k/M/G/T suffix */
     NETBE_OPT_INT,    /* signed number (may be negative) */
+    /*
+     * Fixed-width numbers, as QAPI's uint32/uint16/int32 members: a value
+     * out of range gives "Parameter 'X' expects uint32_t" (uint16_t,
+     * int32_t), like QEMU's visit_type_uint32() and friends.
+     */
+    NETBE_OPT_UINT32,
+    NETBE_OPT_UINT16,
+    NETBE_OPT_INT32,
 };
 
 /*
@@ -120,7 +130,9 @@ struct netbe_schema {
  * "type" and "id" are always allowed.  Unknown keys give "Invalid
  * parameter 'X'", missing required ones "Parameter 'X' is missing", bad
  * values "Parameter 'X' expects 'on' or 'off'" (bool), "Parameter 'X'
- * expects a number" (numbers), "Parameter 'X' expects a size" (sizes);
+ * expects a uint64 value" / "an int64 value" (numbers), "Parameter 'X'
+ * expects a size value" (sizes), "Parameter 'X' expects uint32_t" (and
+ * uint16_t, int32_t) when out of a narrower type's range;
  * an id that is not well-formed "Parameter 'id' expects an identifier".
  * Return: 0 or -1
  */

@@ -25,9 +25,8 @@ extern "C" {
 struct netbe_rstate;
 
 /* A whole frame; @buf is valid only during the call. */
-typedef void netbe_rstate_finalize(struct netbe_rstate *rs,
-                                   const uint8_t *buf, size_t len,
-                                   void *opaque);
+typedef void netbe_rstate_finalize(struct netbe_rstate *rs, const uint8_t *buf,
+                                   size_t len, void *opaque);
 
 struct netbe_rstate {
     int state; /* 0 length, 1 vnet header length, 2 data */
@@ -46,9 +45,8 @@ struct netbe_rstate {
  * netbe_rstate_init() - set up; allocates the assembly buffer once
  * @max_len: 0 means NETBE_NET_BUFSIZE
  */
-void netbe_rstate_init(struct netbe_rstate *rs, bool vnet_hdr,
-                       uint32_t max_len, netbe_rstate_finalize *finalize,
-                       void *opaque);
+void netbe_rstate_init(struct netbe_rstate *rs, bool vnet_hdr, uint32_t max_len,
+                       netbe_rstate_finalize *finalize, void *opaque);
 /** netbe_rstate_reset() - forget a partial frame (new connection) */
 void netbe_rstate_reset(struct netbe_rstate *rs);
 void netbe_rstate_destroy(struct netbe_rstate *rs);
@@ -61,8 +59,8 @@ void netbe_rstate_destroy(struct netbe_rstate *rs);
  * *errp and leaves the state reset: the caller closes that one connection.
  * Return: 0 or -1
  */
-int netbe_rstate_fill(struct netbe_rstate *rs, const uint8_t *buf,
-                      size_t size, struct netbe_error **errp);
+int netbe_rstate_fill(struct netbe_rstate *rs, const uint8_t *buf, size_t size,
+                      struct netbe_error **errp);
 
 #ifdef __cplusplus
 }

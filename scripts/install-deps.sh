@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what netbe needs from Debian 12's packages.
+#   scripts/install-deps.sh         build dependencies
+#   scripts/install-deps.sh --test  and everything the tests drive
+set -euo pipefail
+
+build_pkgs=(gcc pkg-config meson ninja-build libuv1-dev libjson-c-dev)
+# The guests of the integration tests boot the cloud kernel with busybox.
+test_pkgs=(libcmocka-dev python3 python3-pytest qemu-system-x86 iproute2
+           busybox-static procps kmod linux-image-cloud-amd64)
+
+pkgs=("${build_pkgs[@]}")
+if [ "${1:-}" = "--test" ]; then
+    pkgs+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing+=("$p")
+    fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: run as root to install: ${missing[*]}" >&2
+    exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Install every dependency, build with -Werror, AddressSanitizer and UBSan,
+# run the cmocka unit tests and the pytest integration tests, and print
+# one closing line "N passed, N failed" for the whole run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh --test || exit 1
+
+build=build-test
+if [ -d "$build" ]; then
+    meson setup --reconfigure "$build" >/dev/null || exit 1
+else
+    meson setup "$build" --buildtype=debug -Dwerror=true \
+        -Db_sanitize=address,undefined -Db_lundef=false || exit 1
+fi
+ninja -C "$build" || { echo "0 passed, 1 failed"; exit 1; }
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+passed=0
+failed=0
+
+echo "== unit tests (cmocka)"
+for t in "$build"/tests/unit/test_*; do
+    [ -x "$t" ] && [ -f "$t" ] || continue
+    out=$(timeout 300 "$t" 2>&1)
+    rc=$?
+    p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+    f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1 # crashed, sanitizer report or timeout
+    fi
+    printf '%-28s %3d passed, %d failed\n' "$(basename "$t")" "$p" "$f"
+    if [ "$f" -ne 0 ]; then
+        printf '%s\n' "$out" | tail -40
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+done
+
+echo "== integration tests (pytest)"
+xml="$build/pytest.xml"
+rm -f "$xml"
+NETBE_BIN="$PWD/$build/netbe" /usr/bin/python3 -m pytest tests/integration \
+    -q -rfEs -p no:cacheprovider --junitxml="$xml"
+if [ -f "$xml" ]; then
+    read -r t f e s < <(/usr/bin/python3 - "$xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+suites = [r] if r.tag == "testsuite" else list(r)
+n = lambda k: sum(int(s.get(k, 0)) for s in suites)
+print(n("tests"), n("failures"), n("errors"), n("skipped"))
+PY
+)
+    # A skipped integration test is a missing peer: that is a failure here.
+    passed=$((passed + t - f - e - s))
+    failed=$((failed + f + e + s))
+else
+    failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

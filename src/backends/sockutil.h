@@ -1,0 +1,167 @@
+/*
+ * sockutil.h - what the socket-based backends share: QEMU's SocketAddress
+ * (inet, unix, fd) read from dotted options, socket creation, and a
+ * bounded transmit ring that gathers a batch of frames for one
+ * writev()/sendmmsg() at the end of a batch.
+ *
+ * This is a library inside src/backends, not a backend: stream.c,
+ * dgram.c and socket.c use it; it uses only the core and util.
+ */
+#ifndef NETBE_BACKENDS_SOCKUTIL_H
+#define NETBE_BACKENDS_SOCKUTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "netbe/error.h"
+#include "netbe/opts.h"
+
+enum netbe_sa_type {
+    NETBE_SA_INET,
+    NETBE_SA_UNIX,
+    NETBE_SA_FD,
+};
+
+/* QEMU's SocketAddress, as -netdev stream/dgram spell it. */
+struct netbe_sa {
+    enum netbe_sa_type type;
+    /* inet */
+    char *host;
+    char *port;
+    bool has_ipv4, ipv4, has_ipv6, ipv6, numeric;
+    bool has_to, keep_alive, mptcp;
+    uint16_t to; /* last port a listener may try, with has_to */
+    /* unix */
+    char *path;
+    bool abstract, tight;
+    /* fd */
+    char *str;
+};
+
+/**
+ * netbe_sa_from_opts() - read "@prefix.type", "@prefix.host", ... from
+ * @opts, with QEMU's checks and messages
+ * Return: 0, 1 when no "@prefix.*" key is present, -1 on error
+ */
+int netbe_sa_from_opts(struct netbe_sa *sa, const struct netbe_opts *opts,
+                       const char *prefix, struct netbe_error **errp);
+void netbe_sa_clear(struct netbe_sa *sa);
+
+/**
+ * netbe_sa_resolve() - to a struct sockaddr (first getaddrinfo result for
+ * inet; sun_path, abstract and tight rules for unix)
+ */
+int netbe_sa_resolve(const struct netbe_sa *sa, int socktype,
+                     struct sockaddr_storage *ss, socklen_t *len,
+                     struct netbe_error **errp);
+
+/** netbe_sockaddr_to_str() - "127.0.0.1:5555", "[::1]:5555", "/path" */
+void netbe_sockaddr_to_str(const struct sockaddr *sa, socklen_t len, char *out,
+                           size_t outlen);
+
+/**
+ * netbe_fd_from_str() - a file descriptor number given on the command
+ * line ("fd 'X' not found"-style errors as QEMU's monitor_fd_param)
+ */
+int netbe_fd_from_str(const char *str, struct netbe_error **errp);
+
+int netbe_set_nonblock(int fd);
+int netbe_set_cloexec(int fd);
+
+/** netbe_fd_is_socket() - whether @fd is an open socket */
+bool netbe_fd_is_socket(int fd);
+
+/**
+ * netbe_sockaddr_to_uri() - QEMU's socket_uri() of an address:
+ * "tcp:127.0.0.1:5555", "tcp:::1:5555" (no brackets, as QEMU),
+ * "unix:/path" (an abstract name without its leading NUL)
+ */
+void netbe_sockaddr_to_uri(const struct sockaddr *sa, socklen_t len, char *out,
+                           size_t outlen);
+
+/**
+ * netbe_sa_listen() - a non-blocking, close-on-exec socket of @socktype
+ * bound to @sa (listening with @backlog for SOCK_STREAM), with QEMU's
+ * messages; inet tries every address and every port up to "to"; an fd
+ * address is taken as it is (it must be a socket; SOCK_STREAM puts it in
+ * the listening state)
+ * @created_path: when not NULL, set to a copy of the unix path this call
+ *                created in the file system (the caller unlinks it), or
+ *                NULL
+ * Return: the fd, or -1
+ */
+int netbe_sa_listen(const struct netbe_sa *sa, int socktype, int backlog,
+                    char **created_path, struct netbe_error **errp);
+
+/**
+ * netbe_sa_connect() - a non-blocking, close-on-exec socket of @socktype
+ * connected (or connecting) to @sa, with QEMU's messages ("Failed to
+ * connect to 'HOST:PORT': ...", "Failed to connect to 'PATH': ...")
+ * @in_progress: set when the connect completes later (watch for WRITE,
+ *               then netbe_connect_finish())
+ * Return: the fd, or -1
+ */
+int netbe_sa_connect(const struct netbe_sa *sa, int socktype, bool *in_progress,
+                     struct netbe_error **errp);
+
+/**
+ * netbe_connect_finish() - the outcome of a non-blocking connect once the
+ * socket is writable
+ * Return: 0, or -1 with errno set to the connect error
+ */
+int netbe_connect_finish(int fd);
+
+/**
+ * netbe_sa_describe() - "HOST:PORT", "PATH" or "fd N" for messages
+ */
+void netbe_sa_describe(const struct netbe_sa *sa, char *out, size_t outlen);
+
+/*
+ * A bounded transmit buffer for byte streams: frames are appended (with
+ * QEMU's 4-byte big-endian length in front when asked) and leave in one
+ * write() per flush.  Unsent bytes stay where they are, so a partial write
+ * resumes exactly where it stopped.  Allocated once; no per-frame malloc.
+ */
+struct netbe_txbuf {
+    uint8_t *buf;
+    size_t cap;
+    size_t head; /* first byte not yet written */
+    size_t tail; /* end of the queued bytes */
+};
+
+/** netbe_txbuf_init() - allocate @cap bytes (0 means 256 KiB) */
+void netbe_txbuf_init(struct netbe_txbuf *tb, size_t cap);
+void netbe_txbuf_destroy(struct netbe_txbuf *tb);
+/** netbe_txbuf_reset() - forget everything queued (a new connection) */
+void netbe_txbuf_reset(struct netbe_txbuf *tb);
+static inline size_t netbe_txbuf_used(const struct netbe_txbuf *tb)
+{
+    return tb->tail - tb->head;
+}
+
+/**
+ * netbe_txbuf_put() - append one frame of @size bytes from @iov, after its
+ * 4-byte big-endian length when @len_prefix
+ * Return: 0, or -1 when it does not fit now (flush first)
+ */
+int netbe_txbuf_put(struct netbe_txbuf *tb, const struct iovec *iov, int iovcnt,
+                    size_t size, bool len_prefix);
+
+/**
+ * netbe_txbuf_fits() - whether a frame of @size bytes (and its prefix)
+ * could ever fit, even in an empty buffer
+ */
+bool netbe_txbuf_fits(const struct netbe_txbuf *tb, size_t size,
+                      bool len_prefix);
+
+/**
+ * netbe_txbuf_flush() - write what is queued with one write()/send()
+ * (MSG_NOSIGNAL on sockets)
+ * Return: 1 when everything is out, 0 when bytes remain (the socket
+ *         would block), -1 on a write error (errno set)
+ */
+int netbe_txbuf_flush(struct netbe_txbuf *tb, int fd);
+
+#endif

@@ -1,0 +1,1050 @@
+/*
+ * monitor.c - QEMU's HMP text monitor for the daemon: the "(qemu) "
+ * prompt, command parsing with QEMU 7.2's messages (monitor/hmp.c), the
+ * network commands, and the stdio or unix-socket transport on a
+ * netbe_loop.
+ *
+ * Output follows QEMU's monitor byte for byte where it can: every "\n"
+ * goes out as "\r\n", errors of a command read "Error: MESSAGE", argument
+ * errors are followed by 'Try "help CMD" for more information'.  Unlike
+ * QEMU's readline, nothing typed is echoed back: a terminal echoes by
+ * itself and a program does not want its input back.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control/monitor.h"
+#include "netbe/netbe.h"
+
+#define GREETING                                                               \
+    "netbe " NETBE_VERSION " monitor - type 'help' for more "                  \
+    "information\n"
+#define PROMPT "(qemu) "
+/* More unread output than this and the client is not reading: drop it. */
+#define OUT_MAX (1024 * 1024)
+/* A blocking write of this much never blocks once poll() said POLLOUT. */
+#define STDIO_CHUNK 512
+/* QEMU's HMP splits help arguments into at most this many words. */
+#define MAX_ARGS 16
+
+/* ---- command parsing (QEMU's monitor/hmp.c rules) ---- */
+
+struct hmp {
+    struct netbe_ctx *ctx;
+    FILE *out;
+    const char *line;    /* the whole line, for the messages */
+    const char *args_at; /* just after the command name(s) */
+    const struct cmd *cmd;
+    bool quit;
+};
+
+struct cmd {
+    const char *name; /* "quit|q": '|' separates aliases */
+    const char *params;
+    const char *help;
+    void (*run)(struct hmp *h, const char *p);
+    const struct cmd *sub; /* "info" has subcommands */
+};
+
+static const char *skip_ws(const char *p)
+{
+    while (isspace((unsigned char)*p)) {
+        p++;
+    }
+    return p;
+}
+
+/* Is @name one of the '|'-separated names of @list? */
+static bool cmd_matches(const char *name, const char *list)
+{
+    size_t len = strlen(name);
+    const char *p = list;
+
+    for (;;) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+
+        if (n == len && !memcmp(p, name, len)) {
+            return true;
+        }
+        if (!bar) {
+            return false;
+        }
+        p = bar + 1;
+    }
+}
+
+static const struct cmd *cmd_find(const struct cmd *table, const char *name)
+{
+    for (; table->name; table++) {
+        if (cmd_matches(name, table->name)) {
+            return table;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * One word, or a "double-quoted" string with \n \r \\ \' \" escapes.
+ * Return: 0 with *@val malloc'ed, -1 at the end of the line or on a bad
+ * string (which is reported here, as QEMU does).
+ */
+static int get_str(struct hmp *h, const char **pp, char **val)
+{
+    const char *p = skip_ws(*pp);
+    char *buf = netbe_malloc0(strlen(p) + 1);
+    char *q = buf;
+
+    if (!*p) {
+        goto fail;
+    }
+    if (*p == '"') {
+        p++;
+        while (*p && *p != '"') {
+            if (*p == '\\') {
+                char c = p[1];
+
+                switch (c) {
+                case 'n':
+                    *q++ = '\n';
+                    break;
+                case 'r':
+                    *q++ = '\r';
+                    break;
+                case '\\':
+                case '\'':
+                case '"':
+                    *q++ = c;
+                    break;
+                default:
+                    fprintf(h->out, "unsupported escape code: '\\%c'\n", c);
+                    goto fail;
+                }
+                p += 2;
+            } else {
+                *q++ = *p++;
+            }
+        }
+        if (*p != '"') {
+            fputs("unterminated string\n", h->out);
+            goto fail;
+        }
+        p++;
+    } else {
+        while (*p && !isspace((unsigned char)*p)) {
+            *q++ = *p++;
+        }
+    }
+    *q = '\0';
+    *pp = p;
+    *val = buf;
+    return 0;
+
+fail:
+    free(buf);
+    *pp = p;
+    return -1;
+}
+
+static void try_help(struct hmp *h)
+{
+    const char *end = h->args_at;
+
+    while (end > h->line && isspace((unsigned char)end[-1])) {
+        end--;
+    }
+    fprintf(h->out, "Try \"help %.*s\" for more information\n",
+            (int)(end - h->line), h->line);
+}
+
+/* An 's' argument. */
+static int arg_string(struct hmp *h, const char **pp, char **val)
+{
+    if (get_str(h, pp, val) < 0) {
+        fprintf(h->out, "%s: string expected\n", h->cmd->name);
+        try_help(h);
+        return -1;
+    }
+    return 0;
+}
+
+/* A 'b' argument: exactly "on" or "off". */
+static int arg_bool(struct hmp *h, const char **pp, bool *val)
+{
+    const char *beg = skip_ws(*pp), *p = beg;
+
+    while (isgraph((unsigned char)*p)) {
+        p++;
+    }
+    if (p - beg == 2 && !memcmp(beg, "on", 2)) {
+        *val = true;
+    } else if (p - beg == 3 && !memcmp(beg, "off", 3)) {
+        *val = false;
+    } else {
+        fputs("Expected 'on' or 'off'\n", h->out);
+        try_help(h);
+        return -1;
+    }
+    *pp = p;
+    return 0;
+}
+
+static int arg_end(struct hmp *h, const char *p)
+{
+    if (*skip_ws(p)) {
+        fprintf(h->out, "%s: extraneous characters at the end of line\n",
+                h->cmd->name);
+        try_help(h);
+        return -1;
+    }
+    return 0;
+}
+
+static void report(struct hmp *h, struct netbe_error *err)
+{
+    if (err) {
+        fprintf(h->out, "Error: %s\n", netbe_error_msg(err));
+        netbe_error_free(err);
+    }
+}
+
+/* ---- help ---- */
+
+static const struct cmd top_cmds[];
+
+static void print_params(struct hmp *h, const struct cmd *c)
+{
+    const struct netbe_backend_type *const *t;
+    const char *sep = "";
+
+    if (strcmp(c->name, "netdev_add")) {
+        fputs(c->params, h->out);
+        return;
+    }
+    /* QEMU lists its types here; ours are what this build has. */
+    fputc('[', h->out);
+    for (t = netbe_backend_types(); *t; t++) {
+        if ((*t)->netdev_ok) {
+            fprintf(h->out, "%s%s", sep, (*t)->name);
+            sep = "|";
+        }
+    }
+    fputs("],id=str[,prop=value][,...]", h->out);
+}
+
+static void help_dump_one(struct hmp *h, const struct cmd *c, char **args,
+                          int nprefix)
+{
+    int i;
+
+    for (i = 0; i < nprefix; i++) {
+        fprintf(h->out, "%s ", args[i]);
+    }
+    fprintf(h->out, "%s ", c->name);
+    print_params(h, c);
+    fprintf(h->out, " -- %s\n", c->help);
+}
+
+static void help_dump(struct hmp *h, const struct cmd *table, char **args,
+                      int nargs, int idx)
+{
+    const struct cmd *c;
+    int i;
+
+    if (idx >= nargs) {
+        for (c = table; c->name; c++) {
+            help_dump_one(h, c, args, idx);
+        }
+        return;
+    }
+    c = cmd_find(table, args[idx]);
+    if (c && c->sub) {
+        help_dump(h, c->sub, args, nargs, idx + 1);
+    } else if (c) {
+        help_dump_one(h, c, args, idx);
+    } else {
+        fputs("unknown command: '", h->out);
+        for (i = 0; i <= idx; i++) {
+            fprintf(h->out, "%s%s", args[i], i == idx ? "'\n" : " ");
+        }
+    }
+}
+
+static void help_cmd(struct hmp *h, const char *words)
+{
+    char *args[MAX_ARGS];
+    int nargs = 0, i;
+    const char *p = words;
+
+    while (p && *(p = skip_ws(p))) {
+        if (nargs == MAX_ARGS || get_str(h, &p, &args[nargs]) < 0) {
+            goto out;
+        }
+        nargs++;
+    }
+    help_dump(h, top_cmds, args, nargs, 0);
+out:
+    for (i = 0; i < nargs; i++) {
+        free(args[i]);
+    }
+}
+
+/* ---- the commands ---- */
+
+static void run_help(struct hmp *h, const char *p)
+{
+    p = skip_ws(p);
+    help_cmd(h, *p ? p : NULL);
+}
+
+/* "info" alone lists its subcommands. */
+static void run_info(struct hmp *h, const char *p)
+{
+    help_cmd(h, "info");
+}
+
+static void run_info_network(struct hmp *h, const char *p)
+{
+    if (arg_end(h, p) == 0) {
+        netbe_info_network(h->ctx, h->out);
+    }
+}
+
+static void run_quit(struct hmp *h, const char *p)
+{
+    if (arg_end(h, p) == 0) {
+        h->quit = true;
+    }
+}
+
+static void run_set_link(struct hmp *h, const char *p)
+{
+    struct netbe_error *err = NULL;
+    char *name;
+    bool up;
+
+    if (arg_string(h, &p, &name) < 0) {
+        return;
+    }
+    if (arg_bool(h, &p, &up) == 0 && arg_end(h, p) == 0) {
+        netbe_set_link(h->ctx, name, up, &err);
+        report(h, err);
+    }
+    free(name);
+}
+
+static void run_netdev_del(struct hmp *h, const char *p)
+{
+    struct netbe_error *err = NULL;
+    char *id;
+
+    if (arg_string(h, &p, &id) < 0) {
+        return;
+    }
+    if (arg_end(h, p) == 0) {
+        netbe_netdev_del(h->ctx, id, &err);
+        report(h, err);
+    }
+    free(id);
+}
+
+/*
+ * QEMU parses the option string while it parses the arguments, and that
+ * stage reports to the program's stderr, not to the monitor, before the
+ * "Try help" line: the syntax, a bad id, a netdev id already taken.
+ */
+static struct netbe_opts *parse_netdev_opts(struct hmp *h, const char *str)
+{
+    struct netbe_error *err = NULL;
+    struct netbe_opts *opts = netbe_opts_parse_any(str, "type", &err);
+    struct netbe_client *nc;
+    const char *id;
+
+    if (opts) {
+        id = netbe_opts_get(opts, "id");
+        if (id && !netbe_id_wellformed(id)) {
+            /* with QEMU's hint, as its error_report_err() prints it */
+            netbe_error_setg(&err, "Parameter 'id' expects an identifier\n"
+                                   "Identifiers consist of letters, digits, "
+                                   "'-', '.', '_', starting with a letter.");
+        } else if (id && (nc = netbe_find_netdev(h->ctx, id)) &&
+                   nc->is_netdev) {
+            netbe_error_setg(&err, "Duplicate ID '%s' for netdev", id);
+        }
+    }
+    if (err) {
+        netbe_error_report("%s", netbe_error_msg(err));
+        netbe_error_free(err);
+        netbe_opts_free(opts);
+        return NULL;
+    }
+    return opts;
+}
+
+static void run_netdev_add(struct hmp *h, const char *p)
+{
+    struct netbe_error *err = NULL;
+    struct netbe_opts *opts;
+    char *str;
+
+    p = skip_ws(p);
+    if (!*p) {
+        opts = netbe_opts_new();
+    } else {
+        if (get_str(h, &p, &str) < 0) {
+            try_help(h);
+            return;
+        }
+        opts = parse_netdev_opts(h, str);
+        free(str);
+        if (!opts) {
+            try_help(h);
+            return;
+        }
+    }
+    if (arg_end(h, p) < 0) {
+        netbe_opts_free(opts);
+        return;
+    }
+    if (netbe_netdev_help(opts, h->out, &err) == 0) {
+        netbe_net_client_init(h->ctx, opts, true, &err);
+    }
+    report(h, err);
+    netbe_opts_free(opts);
+}
+
+static const struct cmd info_cmds[] = {
+    {"network", "", "show the network state", run_info_network, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+/* Sorted by name, as QEMU sorts its table for "help". */
+static const struct cmd top_cmds[] = {
+    {"help|?", "[cmd]", "show the help", run_help, NULL},
+    {"info", "[subcommand]", "show various information about the system state",
+     run_info, info_cmds},
+    {"netdev_add", "", "add host network device", run_netdev_add, NULL},
+    {"netdev_del", "id", "remove host network device", run_netdev_del, NULL},
+    {"quit|q", "", "quit netbe", run_quit, NULL},
+    {"set_link", "name on|off", "change the link status of a network adapter",
+     run_set_link, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+/*
+ * The command name ends at a space or '/' (QEMU's print format syntax).
+ * Return: after the name, or NULL for an empty line; *@name malloc'ed.
+ */
+static const char *get_name(const char *p, char **name)
+{
+    const char *start;
+
+    p = skip_ws(p);
+    if (!*p) {
+        return NULL;
+    }
+    start = p;
+    while (*p && *p != '/' && !isspace((unsigned char)*p)) {
+        p++;
+    }
+    *name = strndup(start, p - start);
+    if (!*name) {
+        abort();
+    }
+    return p;
+}
+
+bool netbe_monitor_run_command(struct netbe_ctx *ctx, const char *line,
+                               FILE *out)
+{
+    struct hmp h = {.ctx = ctx, .out = out, .line = line};
+    const struct cmd *table = top_cmds, *c = NULL;
+    const char *p = line, *next;
+    char *name;
+
+    for (;;) {
+        next = get_name(p, &name);
+        if (!next) {
+            break; /* an empty line, or "info" alone */
+        }
+        c = cmd_find(table, name);
+        free(name);
+        if (!c) {
+            fprintf(out, "unknown command: '%.*s'\n", (int)(next - line), line);
+            return false;
+        }
+        p = skip_ws(next);
+        if (!c->sub || !*p) {
+            break;
+        }
+        table = c->sub;
+    }
+    if (!c) {
+        return false;
+    }
+    h.cmd = c;
+    h.args_at = p;
+    c->run(&h, p);
+    return h.quit;
+}
+
+/* ---- transport ---- */
+
+struct netbe_monitor {
+    struct netbe_ctx *ctx;
+    struct netbe_loop *loop;
+    void (*quit)(void *opaque);
+    void *opaque;
+
+    char *path; /* of the unix socket we made, unlinked at the end */
+    int listen_fd;
+    void *listen_watch;
+
+    /* the current client: stdio (two fds) or one socket */
+    int in_fd, out_fd;
+    void *in_watch, *out_watch;
+    bool connected, is_socket, out_pollable, quitting;
+
+    char in[NETBE_MONITOR_LINE_MAX + 1];
+    size_t in_len;
+    bool too_long; /* discarding the rest of an overlong line */
+
+    char *out;
+    size_t out_len, out_cap;
+};
+
+/* epoll refuses regular files and /dev/null; libuv would warn about them. */
+static bool fd_pollable(int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN};
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    bool ok;
+
+    if (ep < 0) {
+        return false;
+    }
+    ok = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0;
+    close(ep);
+    return ok;
+}
+
+static void client_close(struct netbe_monitor *mon);
+static void fd_event(void *opaque, int fd, unsigned events);
+
+static void out_watch_set(struct netbe_monitor *mon, bool want)
+{
+    if (mon->is_socket) {
+        if (!mon->in_watch) {
+            return; /* the client is gone */
+        }
+        netbe_update_fd(mon->loop, mon->in_watch,
+                        (mon->quitting ? 0 : NETBE_EV_READ) |
+                            (want ? NETBE_EV_WRITE : 0));
+    } else if (mon->out_watch) {
+        netbe_update_fd(mon->loop, mon->out_watch, want ? NETBE_EV_WRITE : 0);
+    }
+}
+
+static void out_consume(struct netbe_monitor *mon, size_t n)
+{
+    memmove(mon->out, mon->out + n, mon->out_len - n);
+    mon->out_len -= n;
+}
+
+/*
+ * Write what we can without blocking.  The socket is non-blocking; stdio
+ * stays blocking (its file description may be shared with stderr or the
+ * parent's terminal), so it gets small writes only after poll() said
+ * there is room.
+ */
+static void out_flush(struct netbe_monitor *mon)
+{
+    ssize_t n;
+
+    while (mon->connected && mon->out_len) {
+        if (mon->is_socket) {
+            n = send(mon->out_fd, mon->out, mon->out_len,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+        } else {
+            struct pollfd pfd = {.fd = mon->out_fd, .events = POLLOUT};
+            size_t len = mon->out_len;
+
+            if (mon->out_pollable) {
+                if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT)) {
+                    errno = EAGAIN;
+                    n = -1;
+                    goto check;
+                }
+                if (len > STDIO_CHUNK) {
+                    len = STDIO_CHUNK;
+                }
+            }
+            n = write(mon->out_fd, mon->out, len);
+        }
+    check:
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            out_watch_set(mon, true);
+            return;
+        }
+        if (n <= 0) {
+            /* the reader went away: output has nowhere to go */
+            mon->out_len = 0;
+            if (mon->is_socket) {
+                client_close(mon);
+            }
+            return;
+        }
+        out_consume(mon, n);
+    }
+    out_watch_set(mon, false);
+}
+
+/* Queue @len bytes of @text, "\n" becoming "\r\n" as in QEMU's monitor. */
+static void out_put(struct netbe_monitor *mon, const char *text, size_t len)
+{
+    size_t i, need = mon->out_len + 2 * len;
+
+    if (!mon->connected) {
+        return;
+    }
+    if (need > OUT_MAX) {
+        /* a client that does not read loses its connection, not our RAM */
+        if (mon->is_socket) {
+            client_close(mon);
+        } else {
+            mon->out_len = 0;
+        }
+        return;
+    }
+    if (need > mon->out_cap) {
+        mon->out_cap = need;
+        mon->out = netbe_realloc(mon->out, mon->out_cap);
+    }
+    for (i = 0; i < len; i++) {
+        if (text[i] == '\n') {
+            mon->out[mon->out_len++] = '\r';
+        }
+        mon->out[mon->out_len++] = text[i];
+    }
+}
+
+static void out_puts(struct netbe_monitor *mon, const char *s)
+{
+    out_put(mon, s, strlen(s));
+}
+
+static void run_line(struct netbe_monitor *mon, const char *line)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    bool quit;
+
+    if (!f) {
+        abort();
+    }
+    quit = netbe_monitor_run_command(mon->ctx, line, f);
+    fclose(f);
+    out_put(mon, buf, len);
+    free(buf);
+    if (quit) {
+        /* QEMU prints no prompt after quit and reads nothing more */
+        mon->quitting = true;
+        if (mon->quit) {
+            mon->quit(mon->opaque);
+        }
+        return;
+    }
+    out_puts(mon, PROMPT);
+}
+
+/*
+ * Split what arrived into lines.  A line longer than the buffer is
+ * refused as a whole when its newline comes; the connection stays.
+ */
+static void input(struct netbe_monitor *mon, const char *data, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n && !mon->quitting && mon->connected; i++) {
+        char c = data[i];
+
+        if (c != '\n') {
+            if (mon->in_len == NETBE_MONITOR_LINE_MAX) {
+                mon->too_long = true;
+                mon->in_len = 0;
+            }
+            mon->in[mon->in_len++] = c;
+            continue;
+        }
+        if (mon->in_len && mon->in[mon->in_len - 1] == '\r') {
+            mon->in_len--;
+        }
+        mon->in[mon->in_len] = '\0';
+        mon->in_len = 0;
+        if (mon->too_long) {
+            mon->too_long = false;
+            out_puts(mon, "Error: command line too long (more than "
+                          "4096 bytes)\n" PROMPT);
+        } else {
+            run_line(mon, mon->in);
+        }
+    }
+    out_flush(mon);
+}
+
+static void read_client(struct netbe_monitor *mon)
+{
+    char buf[4096];
+    ssize_t n;
+
+    n = read(mon->in_fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return;
+    }
+    if (n <= 0) {
+        if (mon->is_socket) {
+            client_close(mon);
+        } else {
+            /* QEMU keeps running when its stdin ends; so do we */
+            netbe_unwatch_fd(mon->loop, mon->in_watch);
+            mon->in_watch = NULL;
+        }
+        return;
+    }
+    input(mon, buf, n);
+}
+
+static void fd_event(void *opaque, int fd, unsigned events)
+{
+    struct netbe_monitor *mon = opaque;
+
+    if ((events & NETBE_EV_WRITE) && fd == mon->out_fd) {
+        out_flush(mon);
+        if (!mon->connected) {
+            return;
+        }
+    }
+    if ((events & NETBE_EV_READ) && fd == mon->in_fd && !mon->quitting) {
+        read_client(mon);
+    }
+}
+
+static void client_open(struct netbe_monitor *mon)
+{
+    mon->connected = true;
+    mon->in_len = 0;
+    mon->too_long = false;
+    mon->out_len = 0;
+    out_puts(mon, GREETING PROMPT);
+    out_flush(mon);
+}
+
+/* The socket client left: wait for the next one. */
+static void client_close(struct netbe_monitor *mon)
+{
+    if (!mon->connected || !mon->is_socket) {
+        return;
+    }
+    netbe_unwatch_fd(mon->loop, mon->in_watch);
+    mon->in_watch = NULL;
+    close(mon->in_fd);
+    mon->in_fd = mon->out_fd = -1;
+    mon->connected = false;
+    mon->out_len = 0;
+    if (mon->listen_watch && !mon->quitting) {
+        netbe_update_fd(mon->loop, mon->listen_watch, NETBE_EV_READ);
+    }
+}
+
+static void start_client(struct netbe_monitor *mon, int fd)
+{
+    mon->in_fd = mon->out_fd = fd;
+    mon->in_watch = netbe_watch_fd(mon->loop, fd, NETBE_EV_READ, fd_event, mon);
+    if (!mon->in_watch) {
+        close(fd);
+        return;
+    }
+    /* one client at a time; the others wait in the backlog */
+    netbe_update_fd(mon->loop, mon->listen_watch, 0);
+    client_open(mon);
+}
+
+static void accept_event(void *opaque, int fd, unsigned events)
+{
+    struct netbe_monitor *mon = opaque;
+    int cfd;
+
+    if (mon->connected || mon->quitting) {
+        return;
+    }
+    cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd < 0) {
+        return; /* EAGAIN, or a client that gave up already */
+    }
+    start_client(mon, cfd);
+}
+
+/* ---- the device string ---- */
+
+struct unix_dev {
+    char *path;
+    bool server, wait;
+};
+
+static int parse_onoff(const char *key, const char *v, bool *out,
+                       struct netbe_error **errp)
+{
+    if (netbe_parse_bool(v, out) < 0) {
+        netbe_error_setg(errp, "Parameter '%s' expects 'on' or 'off'", key);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * "PATH[,server[=on|off]][,wait=on|off][,nowait]"; ",," is a ',' in the
+ * path, as in QEMU's option syntax.
+ */
+static int parse_unix(const char *s, struct unix_dev *u,
+                      struct netbe_error **errp)
+{
+    char *buf = netbe_malloc0(strlen(s) + 1), *q = buf;
+    const char *p = s;
+
+    while (*p && !(*p == ',' && p[1] != ',')) {
+        if (*p == ',') {
+            p++;
+        }
+        *q++ = *p++;
+    }
+    u->path = buf;
+    u->server = false;
+    u->wait = true;
+    while (*p == ',') {
+        const char *el = ++p;
+        size_t len = strcspn(el, ",");
+        char *item = strndup(el, len), *eq;
+        int r = 0;
+
+        if (!item) {
+            abort();
+        }
+        p = el + len;
+        eq = strchr(item, '=');
+        if (!strcmp(item, "server")) {
+            u->server = true;
+        } else if (!strcmp(item, "nowait")) {
+            u->wait = false;
+        } else if (eq && !strncmp(item, "server=", 7)) {
+            r = parse_onoff("server", eq + 1, &u->server, errp);
+        } else if (eq && !strncmp(item, "wait=", 5)) {
+            r = parse_onoff("wait", eq + 1, &u->wait, errp);
+        } else {
+            if (eq) {
+                *eq = '\0';
+            }
+            netbe_error_setg(errp, "Invalid parameter '%s'", item);
+            r = -1;
+        }
+        free(item);
+        if (r < 0) {
+            goto fail;
+        }
+    }
+    if (!*u->path) {
+        netbe_error_setg(errp, "chardev: socket: no path given");
+        goto fail;
+    }
+    if (!u->server) {
+        netbe_error_setg(errp, "only a listening monitor socket is "
+                               "supported: add server=on");
+        goto fail;
+    }
+    return 0;
+
+fail:
+    free(u->path);
+    u->path = NULL;
+    return -1;
+}
+
+static int unix_listen(struct netbe_monitor *mon, const struct unix_dev *u,
+                       struct netbe_error **errp)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (strlen(u->path) >= sizeof(sa.sun_path)) {
+        netbe_error_setg(errp, "UNIX socket path '%s' is too long", u->path);
+        return -1;
+    }
+    strcpy(sa.sun_path, u->path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        netbe_error_setg(errp, "Failed to create Unix socket: %s",
+                         strerror(errno));
+        return -1;
+    }
+    /* QEMU replaces a stale socket file, and so do we */
+    if (unlink(u->path) < 0 && errno != ENOENT) {
+        netbe_error_setg(errp, "Failed to unlink socket %s: %s", u->path,
+                         strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        netbe_error_setg(errp, "Failed to bind socket to %s: %s", u->path,
+                         strerror(errno));
+        close(fd);
+        return -1;
+    }
+    /* absolute, to unlink the right file after a daemon's chdir("/") */
+    if (u->path[0] == '/') {
+        mon->path = netbe_strdup(u->path);
+    } else {
+        char *cwd = getcwd(NULL, 0);
+
+        mon->path = netbe_strdup_printf("%s/%s", cwd ? cwd : ".", u->path);
+        free(cwd);
+    }
+    if (listen(fd, 1) < 0) {
+        netbe_error_setg(errp, "Failed to listen on socket: %s",
+                         strerror(errno));
+        close(fd);
+        return -1;
+    }
+    mon->listen_fd = fd;
+    return 0;
+}
+
+/* wait=on: like QEMU, do not go on before the first client is there. */
+static int wait_first_client(struct netbe_monitor *mon)
+{
+    int cfd;
+
+    fprintf(stderr,
+            "netbe: info: netbe waiting for connection on: "
+            "disconnected:unix:%s,server=on\n",
+            mon->path);
+    do {
+        cfd = accept4(mon->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } while (cfd < 0 && errno == EINTR);
+    return cfd;
+}
+
+struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,
+                                        void (*quit)(void *opaque),
+                                        void *opaque, struct netbe_error **errp)
+{
+    struct netbe_monitor *mon = netbe_malloc0(sizeof(*mon));
+    struct unix_dev u = {0};
+    int cfd = -1;
+
+    mon->ctx = ctx;
+    mon->loop = netbe_ctx_loop(ctx);
+    mon->quit = quit;
+    mon->opaque = opaque;
+    mon->listen_fd = mon->in_fd = mon->out_fd = -1;
+
+    if (!mon->loop) {
+        netbe_error_setg(errp, "the monitor needs an event loop");
+        goto fail;
+    }
+    if (!strcmp(dev, "stdio")) {
+        mon->in_fd = STDIN_FILENO;
+        mon->out_fd = STDOUT_FILENO;
+        mon->out_pollable = fd_pollable(STDOUT_FILENO);
+        if (fd_pollable(STDIN_FILENO)) {
+            mon->in_watch = netbe_watch_fd(mon->loop, STDIN_FILENO,
+                                           NETBE_EV_READ, fd_event, mon);
+        }
+        if (mon->out_pollable) {
+            mon->out_watch =
+                netbe_watch_fd(mon->loop, STDOUT_FILENO, 0, fd_event, mon);
+            if (!mon->out_watch) {
+                mon->out_pollable = false;
+            }
+        }
+        client_open(mon);
+        return mon;
+    }
+    if (strncmp(dev, "unix:", 5)) {
+        netbe_error_setg(errp, "'%s' is not a valid char driver", dev);
+        goto fail;
+    }
+    if (parse_unix(dev + 5, &u, errp) < 0 || unix_listen(mon, &u, errp) < 0) {
+        goto fail;
+    }
+    if (u.wait) {
+        cfd = wait_first_client(mon);
+    }
+    if (fcntl(mon->listen_fd, F_SETFL,
+              fcntl(mon->listen_fd, F_GETFL) | O_NONBLOCK) < 0) {
+        netbe_error_setg(errp, "Failed to set socket non-blocking: %s",
+                         strerror(errno));
+        goto fail;
+    }
+    mon->is_socket = true;
+    mon->listen_watch = netbe_watch_fd(mon->loop, mon->listen_fd, NETBE_EV_READ,
+                                       accept_event, mon);
+    if (!mon->listen_watch) {
+        netbe_error_setg(errp, "cannot watch the monitor socket %s", u.path);
+        goto fail;
+    }
+    if (cfd >= 0) {
+        start_client(mon, cfd);
+        cfd = -1;
+    }
+    free(u.path);
+    return mon;
+
+fail:
+    if (cfd >= 0) {
+        close(cfd);
+    }
+    free(u.path);
+    netbe_monitor_free(mon);
+    return NULL;
+}
+
+void netbe_monitor_free(struct netbe_monitor *mon)
+{
+    if (!mon) {
+        return;
+    }
+    if (mon->connected && !mon->is_socket && mon->out_len) {
+        /* last words to stdio, blocking: nobody waits on the loop now */
+        mon->out_pollable = false;
+        out_flush(mon);
+    }
+    if (mon->is_socket) {
+        client_close(mon);
+    } else if (mon->loop) {
+        netbe_unwatch_fd(mon->loop, mon->in_watch);
+        netbe_unwatch_fd(mon->loop, mon->out_watch);
+    }
+    if (mon->listen_watch) {
+        netbe_unwatch_fd(mon->loop, mon->listen_watch);
+    }
+    if (mon->listen_fd >= 0) {
+        close(mon->listen_fd);
+    }
+    if (mon->path) {
+        unlink(mon->path);
+        free(mon->path);
+    }
+    free(mon->out);
+    free(mon);
+}
