@@ -195,7 +195,9 @@ struct netbe_client {
     bool link_down;
     bool receive_disabled;
     bool is_netdev;
-    bool is_datapath;
+    bool is_datapath; /* false: a control client, e.g. a switch listener */
+    /* deleted while its peer is a NIC: cleaned up, freed with the NIC */
+    bool cleaned_up;
     struct netbe_counters stats;
     TAILQ_HEAD(netbe_filter_head, netbe_filter) filters;
     TAILQ_ENTRY(netbe_client) next;
@@ -449,7 +451,7 @@ void netbe_hub_check_clients(struct netbe_ctx *ctx);
  * @position: "head", "tail" (NULL means "tail") or "id=<filter id>"
  * @insert_before: with "id=", before that filter rather than after
  * Errors as QEMU's netfilter: "Parameter 'position' expects 'head', 'tail'
- * or 'id=<id>'", "filter 'X' not found", "Duplicate ID 'X' for filter"
+ * or 'id=<id>'", "filter 'X' not found", "Duplicate ID 'X' for object"
  */
 struct netbe_filter *netbe_filter_new(struct netbe_client *nc,
                                       const struct netbe_filter_ops *ops,

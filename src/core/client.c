@@ -104,6 +104,11 @@ static ssize_t deliver_to_client(struct netbe_client *sender, unsigned flags,
                                  const struct iovec *iov, int iovcnt,
                                  void *opaque);
 
+static void client_destructor(struct netbe_client *nc)
+{
+    free(nc);
+}
+
 static void client_setup(struct netbe_ctx *ctx, struct netbe_client *nc,
                          const struct netbe_client_info *info,
                          struct netbe_client *peer, const char *model,
@@ -140,6 +145,7 @@ struct netbe_client *netbe_client_new(struct netbe_ctx *ctx,
     }
     nc = netbe_malloc0(info->size);
     client_setup(ctx, nc, info, peer, model, name);
+    nc->destructor = client_destructor;
     return nc;
 }
 
@@ -183,15 +189,23 @@ static void cleanup_client(struct netbe_client *nc)
 
 static void free_client(struct netbe_client *nc)
 {
+    struct netbe_client *peer = nc->peer;
+
+    /*
+     * Unpeer first: the sent-callbacks below may send again at once, and
+     * such a frame must find no peer rather than this dying client.
+     */
+    if (peer) {
+        /* Frames of ours waiting at the peer would name a dead sender. */
+        queue_forget(peer->incoming_queue, nc);
+        peer->peer = NULL;
+        nc->peer = NULL;
+    }
     if (nc->incoming_queue) {
         /* Senders waiting on a callback must hear their frames went. */
         queue_purge_all(nc->incoming_queue);
         netbe_queue_free(nc->incoming_queue);
-    }
-    if (nc->peer) {
-        /* Frames of ours waiting at the peer would name a dead sender. */
-        queue_forget(nc->peer->incoming_queue, nc);
-        nc->peer->peer = NULL;
+        nc->incoming_queue = NULL;
     }
     free(nc->name);
     free(nc->model);
@@ -200,9 +214,9 @@ static void free_client(struct netbe_client *nc)
     }
 }
 
-static void client_destructor(struct netbe_client *nc)
+static bool peer_is_nic(struct netbe_client *nc)
 {
-    free(nc);
+    return nc->peer && nc->peer->info->type == NETBE_DRIVER_NIC;
 }
 
 void netbe_client_del(struct netbe_client *nc)
@@ -213,6 +227,9 @@ void netbe_client_del(struct netbe_client *nc)
     if (nc->info->type == NETBE_DRIVER_NIC) {
         abort();
     }
+    if (nc->cleaned_up) {
+        return; /* already deleted; its NIC frees it */
+    }
     queues = netbe_find_clients_except(nc->ctx, nc->name, ncs, NETBE_DRIVER_NIC,
                                        NETBE_MAX_QUEUE_NUM);
     if (queues > NETBE_MAX_QUEUE_NUM) {
@@ -220,31 +237,23 @@ void netbe_client_del(struct netbe_client *nc)
     }
     for (i = 0; i < queues; i++) {
         filters_delete_all(ncs[i]);
-    }
-
-    if (nc->peer && nc->peer->info->type == NETBE_DRIVER_NIC) {
-        struct netbe_nic *nic = nc->peer->nic;
-
-        if (nic->peer_deleted) {
-            return;
-        }
-        nic->peer_deleted = true;
-        for (i = 0; i < queues; i++) {
+        if (peer_is_nic(ncs[i])) {
             ncs[i]->peer->link_down = true;
+            ncs[i]->peer->nic->peer_deleted = true;
         }
-        if (nc->peer->info->link_status_changed) {
-            nc->peer->info->link_status_changed(nc->peer);
-        }
-        for (i = 0; i < queues; i++) {
-            cleanup_client(ncs[i]);
-        }
-        return;
     }
-
+    if (peer_is_nic(nc) && nc->peer->info->link_status_changed) {
+        nc->peer->info->link_status_changed(nc->peer);
+    }
     for (i = 0; i < queues; i++) {
         cleanup_client(ncs[i]);
-        if (!ncs[i]->destructor) {
-            ncs[i]->destructor = client_destructor;
+        if (peer_is_nic(ncs[i])) {
+            /*
+             * The NIC still points at this backend (QEMU's peer_deleted):
+             * keep it, unlisted, until netbe_nic_del() frees it.
+             */
+            ncs[i]->cleaned_up = true;
+            continue;
         }
         free_client(ncs[i]);
     }
@@ -352,20 +361,12 @@ void netbe_nic_del(struct netbe_nic *nic)
 
     netbe_macaddr_set_free(ctx, nic->conf->macaddr);
     for (i = 0; i < queues; i++) {
-        struct netbe_client *nc = netbe_nic_get_subqueue(nic, i);
+        struct netbe_client *peer = netbe_nic_get_subqueue(nic, i)->peer;
 
-        if (nic->peer_deleted) {
-            /* The backend was cleaned up earlier and waited for us. */
-            struct netbe_client *peer = nc->peer;
-
-            if (peer) {
-                if (!peer->destructor) {
-                    peer->destructor = client_destructor;
-                }
-                free_client(peer);
-            }
-        } else if (nc->peer) {
-            netbe_purge_queued(nc->peer);
+        if (peer && peer->cleaned_up) {
+            free_client(peer); /* deleted earlier, waiting for us */
+        } else if (peer) {
+            netbe_purge_queued(peer);
         }
     }
     for (i = queues - 1; i >= 0; i--) {
@@ -581,7 +582,7 @@ ssize_t netbe_sendv_flags(struct netbe_client *sender, unsigned flags,
         sender->stats.drop_link_down++;
         return (ssize_t)size;
     }
-    if (!peer) {
+    if (!peer || peer->cleaned_up) {
         sender->stats.drop_no_peer++;
         return (ssize_t)size;
     }
@@ -838,7 +839,8 @@ void netbe_check_clients(struct netbe_ctx *ctx)
 
     netbe_hub_check_clients(ctx);
     TAILQ_FOREACH (nc, &ctx->clients, next) {
-        if (!nc->peer) {
+        /* A control client (a switch's listener) carries no frames. */
+        if (!nc->peer && nc->is_datapath) {
             netbe_warn_report("%s %s has no peer",
                               nc->info->type == NETBE_DRIVER_NIC ? "nic"
                                                                  : "netdev",
