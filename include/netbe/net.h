@@ -401,6 +401,12 @@ int netbe_netdev_del(struct netbe_ctx *ctx, const char *id,
 void netbe_print_client(FILE *out, struct netbe_client *nc);
 /** netbe_info_network() - QEMU's "info network" text, hubs first */
 void netbe_info_network(struct netbe_ctx *ctx, FILE *out);
+/**
+ * netbe_info_stats() - one line per client with its counters:
+ * "NAME: rx=FRAMES/BYTES tx=FRAMES/BYTES queued=N drop: link_down=N
+ * no_peer=N oversize=N queue_full=N filter=N malformed=N error=N"
+ */
+void netbe_info_stats(struct netbe_ctx *ctx, FILE *out);
 /** netbe_check_clients() - QEMU's start-up warnings on the graph */
 void netbe_check_clients(struct netbe_ctx *ctx);
 

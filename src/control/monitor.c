@@ -318,6 +318,14 @@ static void run_info_network(struct hmp *h, const char *p)
     }
 }
 
+/* netbe's own: every client's counters, drops by cause. */
+static void run_info_stats(struct hmp *h, const char *p)
+{
+    if (arg_end(h, p) == 0) {
+        netbe_info_stats(h->ctx, h->out);
+    }
+}
+
 static void run_quit(struct hmp *h, const char *p)
 {
     if (arg_end(h, p) == 0) {
@@ -423,6 +431,8 @@ static void run_netdev_add(struct hmp *h, const char *p)
 
 static const struct cmd info_cmds[] = {
     {"network", "", "show the network state", run_info_network, NULL},
+    {"stats", "", "show every client's frame, byte and drop counters",
+     run_info_stats, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -3,6 +3,7 @@
  * their peers, NICs, default MAC addresses, the send path with its
  * filters and counters, batches, link state, netdev_del and info network.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -830,6 +831,25 @@ void netbe_info_network(struct netbe_ctx *ctx, FILE *out)
             fprintf(out, " \\ ");
             netbe_print_client(out, peer);
         }
+    }
+}
+
+void netbe_info_stats(struct netbe_ctx *ctx, FILE *out)
+{
+    struct netbe_client *nc;
+
+    TAILQ_FOREACH (nc, &ctx->clients, next) {
+        const struct netbe_counters *c = &nc->stats;
+
+        fprintf(out,
+                "%s: rx=%" PRIu64 "/%" PRIu64 " tx=%" PRIu64 "/%" PRIu64
+                " queued=%" PRIu32 " drop: link_down=%" PRIu64
+                " no_peer=%" PRIu64 " oversize=%" PRIu64 " queue_full=%" PRIu64
+                " filter=%" PRIu64 " malformed=%" PRIu64 " error=%" PRIu64 "\n",
+                nc->name, c->rx_frames, c->rx_bytes, c->tx_frames, c->tx_bytes,
+                nc->incoming_queue->count, c->drop_link_down, c->drop_no_peer,
+                c->drop_oversize, c->drop_queue_full, c->drop_filter,
+                c->drop_malformed, c->drop_error);
     }
 }
 

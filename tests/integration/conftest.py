@@ -24,6 +24,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +32,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 15
+
+# A netbe started without network options creates the default network in
+# $XDG_RUNTIME_DIR/netbe: keep it out of the user's (or root's /run/netbe).
+os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="netbe-xdg-")
 
 ANSI_ESCAPE = re.compile(rb"\x1b\[[0-9;]*[A-Za-z]")
 PROMPT = "(qemu) "

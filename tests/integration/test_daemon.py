@@ -112,9 +112,10 @@ def test_help_texts(procs, netbe):
     names = [line.split(" ")[0] for line in answers[2].splitlines()]
     assert names == ["help|?", "info", "netdev_add", "netdev_del", "quit|q",
                      "set_link"]
-    # QEMU's info has dozens of subcommands; netbe's one
+    # QEMU's info has dozens of subcommands; netbe has network and stats
     assert answers[3] == answers[4] == (
-        "info network  -- show the network state\n")
+        "info network  -- show the network state\n"
+        "info stats  -- show every client's frame, byte and drop counters\n")
 
 
 def test_info_network_text(procs, netbe):
