@@ -122,6 +122,12 @@ struct netbe_schema {
     const char *type; /* "stream" */
     /* terminated by an entry with name == NULL */
     const struct netbe_opt_desc *opts;
+    /*
+     * QEMU 7.2 parses stream and dgram with keyval and the QAPI visitor,
+     * which says "Parameter 'X' is unexpected" for an unknown key where
+     * QemuOpts says "Invalid parameter 'X'".
+     */
+    bool keyval;
 };
 
 /**

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/backends.h"
 #include "netbe/backend.h"
 #include "netbe/util.h"
 
@@ -23,7 +24,8 @@
  * hubport, then tap, user, l2tpv3, vde, bridge, vhost-user, vhost-vdpa.
  */
 static const struct netbe_backend_type *const backend_types[] = {
-    /* socket, stream, dgram: src/backends/{socket,stream,dgram}.c */
+    /* socket, dgram: src/backends/{socket,dgram}.c */
+    &netbe_backend_stream,
     &netbe_backend_hubport,
     NULL,
 };

@@ -15,6 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "control/monitor.h"
@@ -305,14 +309,115 @@ static void netdev_help(struct cmdline *cl)
 }
 
 /*
- * The network a plain "netbe" gets, like QEMU's default "-net nic -net
- * user".  The default network arrives with the switch issue; until then
- * there is none, and nothing is printed.
+ * Where the default network listens: $XDG_RUNTIME_DIR/netbe when set,
+ * else /run/netbe for root and /tmp/netbe-UID for other users.
+ */
+static char *default_socket_dir(void)
+{
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+    if (xdg && *xdg) {
+        return netbe_strdup_printf("%s/netbe", xdg);
+    }
+    if (geteuid() == 0) {
+        return netbe_strdup("/run/netbe");
+    }
+    return netbe_strdup_printf("/tmp/netbe-%u", (unsigned)geteuid());
+}
+
+/* A directory of ours, or a clear error: /tmp is shared. */
+static int prepare_socket_dir(const char *dir, struct netbe_error **errp)
+{
+    struct stat st;
+
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        netbe_error_setg(errp, "cannot create '%s': %s", dir, strerror(errno));
+        return -1;
+    }
+    if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+        netbe_error_setg(errp, "'%s' is not a directory owned by this user",
+                         dir);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * A socket file left by a netbe that died is removed; one that answers
+ * belongs to a running netbe, which must not be robbed of it.
+ */
+static int claim_socket_path(const char *path, struct netbe_error **errp)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int fd, r;
+
+    if (access(path, F_OK) < 0) {
+        return 0;
+    }
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        netbe_error_setg(errp, "socket path '%s' is too long", path);
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        netbe_error_setg(errp, "socket: %s", strerror(errno));
+        return -1;
+    }
+    r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+    close(fd);
+    if (r == 0) {
+        netbe_error_setg(errp,
+                         "another netbe already serves the default network "
+                         "at '%s' (use -nodefaults or stop it)",
+                         path);
+        return -1;
+    }
+    unlink(path);
+    return 0;
+}
+
+/*
+ * The network a plain "netbe" gets: a learning switch (hub 0) with a
+ * unix socket at which any number of VMs connect with QEMU's stream
+ * netdev.  Prints the QEMU options that join a VM to it.
  */
 static int netbe_default_network(struct netbe_ctx *ctx,
                                  struct netbe_error **errp)
 {
-    return 0;
+    char *dir = default_socket_dir();
+    char *path = netbe_strdup_printf("%s/default.sock", dir);
+    char *spec = NULL;
+    uint8_t mac[3];
+    int ret = -1;
+
+    if (prepare_socket_dir(dir, errp) < 0 ||
+        claim_socket_path(path, errp) < 0) {
+        goto out;
+    }
+    spec = netbe_strdup_printf("stream,id=lan,server=on,addr.type=unix,"
+                               "addr.path=%s,hubid=0,learning=on",
+                               path);
+    if (netbe_netdev_add_str(ctx, spec, true, errp) < 0) {
+        goto out;
+    }
+    /* A suggestion only: every VM on one switch needs its own MAC. */
+    if (getentropy(mac, sizeof(mac)) < 0) {
+        memset(mac, 0x42, sizeof(mac));
+    }
+    printf("netbe: default network: a learning switch; VMs join at %s\n"
+           "Join a QEMU VM with:\n"
+           "  -netdev stream,id=net0,server=off,addr.type=unix,addr.path=%s"
+           " -device virtio-net-pci,netdev=net0,mac=52:54:00:%02x:%02x:%02x\n"
+           "(give every VM its own mac=)\n",
+           path, path, mac[0], mac[1], mac[2]);
+    fflush(stdout);
+    ret = 0;
+out:
+    free(spec);
+    free(path);
+    free(dir);
+    return ret;
 }
 
 static int create_clients(struct daemon *d, struct cmdline *cl)
@@ -553,7 +658,8 @@ int main(int argc, char **argv)
     netbe_loop_watch_signal(d.loop, SIGTERM, signal_cb, &d);
     netbe_loop_watch_signal(d.loop, SIGHUP, signal_cb, &d);
 
-    if (create_clients(&d, &cl) < 0 || create_monitors(&d, &cl) < 0 ||
+    /* Monitors first: QEMU rejects a bad -monitor before any netdev. */
+    if (create_monitors(&d, &cl) < 0 || create_clients(&d, &cl) < 0 ||
         (cl.pidfile && write_pidfile(&d, cl.pidfile) < 0)) {
         daemon_cleanup(&d);
         cmdline_free(&cl);

@@ -171,7 +171,10 @@ int netbe_opts_check(const struct netbe_opts *opts,
             known = key_matches(d, key);
         }
         if (!known) {
-            netbe_error_setg(errp, "Invalid parameter '%s'", key);
+            netbe_error_setg(errp,
+                             schema->keyval ? "Parameter '%s' is unexpected"
+                                            : "Invalid parameter '%s'",
+                             key);
             return -1;
         }
     }

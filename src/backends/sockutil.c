@@ -1,0 +1,794 @@
+/*
+ * sockutil.c - what the socket backends share: QEMU's SocketAddress read
+ * from dotted options (with the messages QEMU 7.2's keyval visitor
+ * prints), address resolution, listening and connecting sockets with
+ * QEMU's error texts, socket_uri() formatting, and the stream transmit
+ * buffer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "netbe/log.h"
+#include "netbe/util.h"
+#include "sockutil.h"
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+#define TXBUF_DEFAULT (256 * 1024)
+
+/* Members of each union branch, in QAPI order (the order of checks). */
+static const char *const inet_members[] = {
+    "host", "port",       "numeric", "to", "ipv4",
+    "ipv6", "keep-alive", "mptcp",   NULL,
+};
+static const char *const unix_members[] = {"path", "abstract", "tight", NULL};
+static const char *const fd_members[] = {"str", NULL};
+static const char *const vsock_members[] = {"cid", "port", NULL};
+
+static const char *sa_get(const struct netbe_opts *opts, const char *prefix,
+                          const char *member)
+{
+    char key[128];
+
+    snprintf(key, sizeof(key), "%s.%s", prefix, member);
+    return netbe_opts_get(opts, key);
+}
+
+static const char *sa_require(const struct netbe_opts *opts, const char *prefix,
+                              const char *member, struct netbe_error **errp)
+{
+    const char *v = sa_get(opts, prefix, member);
+
+    if (!v) {
+        netbe_error_setg(errp, "Parameter '%s.%s' is missing", prefix, member);
+    }
+    return v;
+}
+
+/* Return: 1 and *@out when present, 0 when absent, -1 on a bad value. */
+static int sa_bool(const struct netbe_opts *opts, const char *prefix,
+                   const char *member, bool *out, struct netbe_error **errp)
+{
+    const char *v = sa_get(opts, prefix, member);
+
+    if (!v) {
+        return 0;
+    }
+    if (netbe_parse_bool(v, out) < 0) {
+        netbe_error_setg(errp, "Parameter '%s.%s' expects 'on' or 'off'",
+                         prefix, member);
+        return -1;
+    }
+    return 1;
+}
+
+/*
+ * The keyval visitor parses numbers with strtoull (so "-1" wraps) and
+ * then range-checks with the member's bare name: QEMU says "Parameter
+ * 'to' expects uint16_t", not 'addr.to'.
+ */
+static int sa_uint16(const struct netbe_opts *opts, const char *prefix,
+                     const char *member, uint16_t *out,
+                     struct netbe_error **errp)
+{
+    const char *v = sa_get(opts, prefix, member);
+    unsigned long long n;
+    char *end;
+
+    if (!v) {
+        return 0;
+    }
+    errno = 0;
+    n = strtoull(v, &end, 0);
+    if (errno || end == v || *end) {
+        netbe_error_setg(errp, "Parameter '%s.%s' expects integer", prefix,
+                         member);
+        return -1;
+    }
+    if (n > UINT16_MAX) {
+        netbe_error_setg(errp, "Parameter '%s' expects uint16_t", member);
+        return -1;
+    }
+    *out = (uint16_t)n;
+    return 1;
+}
+
+static bool member_known(const char *const *members, const char *m)
+{
+    for (; *members; members++) {
+        if (!strcmp(*members, m)) {
+            return true;
+        }
+    }
+    return !strcmp(m, "type");
+}
+
+static int check_unexpected(const struct netbe_opts *opts, const char *prefix,
+                            const char *const *members,
+                            struct netbe_error **errp)
+{
+    size_t plen = strlen(prefix);
+    size_t i;
+
+    for (i = 0; i < opts->n; i++) {
+        const char *key = opts->v[i].key;
+
+        if (strncmp(key, prefix, plen) || key[plen] != '.') {
+            continue;
+        }
+        if (!member_known(members, key + plen + 1)) {
+            netbe_error_setg(errp, "Parameter '%s' is unexpected", key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int read_inet(struct netbe_sa *sa, const struct netbe_opts *opts,
+                     const char *p, struct netbe_error **errp)
+{
+    const char *host, *port;
+    int r;
+
+    host = sa_require(opts, p, "host", errp);
+    if (!host) {
+        return -1;
+    }
+    port = sa_require(opts, p, "port", errp);
+    if (!port) {
+        return -1;
+    }
+    if (sa_bool(opts, p, "numeric", &sa->numeric, errp) < 0) {
+        return -1;
+    }
+    r = sa_uint16(opts, p, "to", &sa->to, errp);
+    if (r < 0) {
+        return -1;
+    }
+    sa->has_to = r > 0;
+    r = sa_bool(opts, p, "ipv4", &sa->ipv4, errp);
+    if (r < 0) {
+        return -1;
+    }
+    sa->has_ipv4 = r > 0;
+    r = sa_bool(opts, p, "ipv6", &sa->ipv6, errp);
+    if (r < 0) {
+        return -1;
+    }
+    sa->has_ipv6 = r > 0;
+    if (sa_bool(opts, p, "keep-alive", &sa->keep_alive, errp) < 0 ||
+        sa_bool(opts, p, "mptcp", &sa->mptcp, errp) < 0) {
+        return -1;
+    }
+    if (check_unexpected(opts, p, inet_members, errp) < 0) {
+        return -1;
+    }
+    sa->host = netbe_strdup(host);
+    sa->port = netbe_strdup(port);
+    return 0;
+}
+
+static int read_unix(struct netbe_sa *sa, const struct netbe_opts *opts,
+                     const char *p, struct netbe_error **errp)
+{
+    const char *path = sa_require(opts, p, "path", errp);
+
+    if (!path) {
+        return -1;
+    }
+    if (sa_bool(opts, p, "abstract", &sa->abstract, errp) < 0 ||
+        sa_bool(opts, p, "tight", &sa->tight, errp) < 0 ||
+        check_unexpected(opts, p, unix_members, errp) < 0) {
+        return -1;
+    }
+    sa->path = netbe_strdup(path);
+    return 0;
+}
+
+int netbe_sa_from_opts(struct netbe_sa *sa, const struct netbe_opts *opts,
+                       const char *prefix, struct netbe_error **errp)
+{
+    const char *type;
+    int ret = -1;
+
+    memset(sa, 0, sizeof(*sa));
+    sa->tight = true;
+    if (!netbe_opts_has_prefix(opts, prefix)) {
+        return 1;
+    }
+    if (netbe_opts_get(opts, prefix)) {
+        /* "addr=x" next to "addr.type=...": keyval's complaint */
+        netbe_error_setg(errp, "Parameters '%s.*' used inconsistently", prefix);
+        return -1;
+    }
+    type = sa_require(opts, prefix, "type", errp);
+    if (!type) {
+        return -1;
+    }
+    if (!strcmp(type, "inet")) {
+        sa->type = NETBE_SA_INET;
+        ret = read_inet(sa, opts, prefix, errp);
+    } else if (!strcmp(type, "unix")) {
+        sa->type = NETBE_SA_UNIX;
+        ret = read_unix(sa, opts, prefix, errp);
+    } else if (!strcmp(type, "fd")) {
+        const char *str = sa_require(opts, prefix, "str", errp);
+
+        sa->type = NETBE_SA_FD;
+        if (str && check_unexpected(opts, prefix, fd_members, errp) == 0) {
+            sa->str = netbe_strdup(str);
+            ret = 0;
+        }
+    } else if (!strcmp(type, "vsock")) {
+        /* QEMU knows vsock; netbe does not carry it (yet). */
+        if (sa_require(opts, prefix, "cid", errp) &&
+            sa_require(opts, prefix, "port", errp) &&
+            check_unexpected(opts, prefix, vsock_members, errp) == 0) {
+            netbe_error_setg(errp, "socket family AF_VSOCK unsupported");
+        }
+    } else {
+        netbe_error_setg(errp, "Parameter 'type' does not accept value '%s'",
+                         type);
+    }
+    if (ret < 0) {
+        netbe_sa_clear(sa);
+    }
+    return ret;
+}
+
+void netbe_sa_clear(struct netbe_sa *sa)
+{
+    free(sa->host);
+    free(sa->port);
+    free(sa->path);
+    free(sa->str);
+    sa->host = sa->port = sa->path = sa->str = NULL;
+}
+
+/* QEMU's inet_ai_family_from_address(). */
+static int inet_family(const struct netbe_sa *sa, struct netbe_error **errp)
+{
+    if (sa->has_ipv6 && sa->has_ipv4 && !sa->ipv6 && !sa->ipv4) {
+        netbe_error_setg(errp, "Cannot disable IPv4 and IPv6 at same time");
+        return -1;
+    }
+    if (sa->has_ipv6 && sa->ipv6 && sa->has_ipv4 && sa->ipv4) {
+        return AF_UNSPEC;
+    }
+    if ((sa->has_ipv6 && sa->ipv6) || (sa->has_ipv4 && !sa->ipv4)) {
+        return AF_INET6;
+    }
+    if ((sa->has_ipv4 && sa->ipv4) || (sa->has_ipv6 && !sa->ipv6)) {
+        return AF_INET;
+    }
+    return AF_UNSPEC;
+}
+
+static int inet_lookup(const struct netbe_sa *sa, int socktype, bool passive,
+                       struct addrinfo **res, struct netbe_error **errp)
+{
+    struct addrinfo hints = {0};
+    int family = inet_family(sa, errp);
+    int rc;
+
+    if (family < 0) {
+        return -1;
+    }
+    hints.ai_family = family;
+    hints.ai_socktype = socktype;
+    hints.ai_flags = AI_ADDRCONFIG | (passive ? AI_PASSIVE : 0);
+    if (sa->numeric) {
+        hints.ai_flags |= AI_NUMERICHOST;
+    }
+    rc = getaddrinfo(sa->host[0] ? sa->host : NULL, sa->port, &hints, res);
+    if (rc == EAI_BADFLAGS || rc == EAI_NONAME) {
+        /* AI_ADDRCONFIG hides loopback on hosts with no other address */
+        hints.ai_flags &= ~AI_ADDRCONFIG;
+        rc = getaddrinfo(sa->host[0] ? sa->host : NULL, sa->port, &hints, res);
+    }
+    if (rc != 0) {
+        netbe_error_setg(errp, "address resolution failed for %s:%s: %s",
+                         sa->host, sa->port, gai_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int unix_resolve(const struct netbe_sa *sa, struct sockaddr_storage *ss,
+                        socklen_t *len, struct netbe_error **errp)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)ss;
+    size_t plen = strlen(sa->path);
+    size_t room = sizeof(un->sun_path) - (sa->abstract ? 1 : 0);
+
+    /* a non-abstract path needs no NUL when it fills sun_path exactly */
+    if (plen > room) {
+        netbe_error_setg(errp, "UNIX socket path '%s' is too long", sa->path);
+        return -1;
+    }
+    memset(ss, 0, sizeof(*ss));
+    un->sun_family = AF_UNIX;
+    if (sa->abstract) {
+        memcpy(un->sun_path + 1, sa->path, plen);
+        *len = sa->tight ? offsetof(struct sockaddr_un, sun_path) + 1 + plen
+                         : sizeof(*un);
+    } else {
+        memcpy(un->sun_path, sa->path, plen);
+        *len = sizeof(*un);
+    }
+    return 0;
+}
+
+int netbe_sa_resolve(const struct netbe_sa *sa, int socktype,
+                     struct sockaddr_storage *ss, socklen_t *len,
+                     struct netbe_error **errp)
+{
+    struct addrinfo *res;
+
+    switch (sa->type) {
+    case NETBE_SA_INET:
+        if (inet_lookup(sa, socktype, false, &res, errp) < 0) {
+            return -1;
+        }
+        memset(ss, 0, sizeof(*ss));
+        memcpy(ss, res->ai_addr, res->ai_addrlen);
+        *len = res->ai_addrlen;
+        freeaddrinfo(res);
+        return 0;
+    case NETBE_SA_UNIX:
+        return unix_resolve(sa, ss, len, errp);
+    case NETBE_SA_FD:
+        break;
+    }
+    netbe_error_setg(errp, "a file descriptor address has no socket address");
+    return -1;
+}
+
+void netbe_sockaddr_to_str(const struct sockaddr *sa, socklen_t len, char *out,
+                           size_t outlen)
+{
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+    if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+        size_t off = offsetof(struct sockaddr_un, sun_path);
+        size_t n = len > off ? len - off : 0;
+
+        if (n > sizeof(un->sun_path)) {
+            n = sizeof(un->sun_path);
+        }
+        if (n && un->sun_path[0] == '\0') {
+            snprintf(out, outlen, "@%.*s", (int)(n - 1), un->sun_path + 1);
+        } else {
+            snprintf(out, outlen, "%.*s", (int)strnlen(un->sun_path, n),
+                     un->sun_path);
+        }
+        return;
+    }
+    if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(out, outlen, "?");
+        return;
+    }
+    if (sa->sa_family == AF_INET6) {
+        snprintf(out, outlen, "[%s]:%s", host, serv);
+    } else {
+        snprintf(out, outlen, "%s:%s", host, serv);
+    }
+}
+
+void netbe_sockaddr_to_uri(const struct sockaddr *sa, socklen_t len, char *out,
+                           size_t outlen)
+{
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+    if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+        size_t off = offsetof(struct sockaddr_un, sun_path);
+        size_t n = len > off ? len - off : 0;
+
+        if (n > sizeof(un->sun_path)) {
+            n = sizeof(un->sun_path);
+        }
+        if (n && un->sun_path[0] == '\0') {
+            /* QEMU drops the NUL and keeps the name up to the length */
+            size_t k = strnlen(un->sun_path + 1, n - 1);
+
+            snprintf(out, outlen, "unix:%.*s", (int)k, un->sun_path + 1);
+        } else {
+            snprintf(out, outlen, "unix:%.*s", (int)strnlen(un->sun_path, n),
+                     un->sun_path);
+        }
+        return;
+    }
+    if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(out, outlen, "unknown address type");
+        return;
+    }
+    snprintf(out, outlen, "tcp:%s:%s", host, serv);
+}
+
+void netbe_sa_describe(const struct netbe_sa *sa, char *out, size_t outlen)
+{
+    switch (sa->type) {
+    case NETBE_SA_INET:
+        snprintf(out, outlen, "%s:%s", sa->host, sa->port);
+        return;
+    case NETBE_SA_UNIX:
+        snprintf(out, outlen, "%s", sa->path);
+        return;
+    case NETBE_SA_FD:
+        snprintf(out, outlen, "fd %s", sa->str);
+        return;
+    }
+    snprintf(out, outlen, "?");
+}
+
+int netbe_fd_from_str(const char *str, struct netbe_error **errp)
+{
+    unsigned long n = 0;
+    const char *p = str;
+
+    /* decimal only, as qemu_parse_fd(): no sign, no base prefix */
+    if (!*p) {
+        goto bad;
+    }
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9' || n > (unsigned long)INT32_MAX / 10) {
+            goto bad;
+        }
+        n = n * 10 + (unsigned long)(*p - '0');
+    }
+    if (n > INT32_MAX) {
+        goto bad;
+    }
+    if (fcntl((int)n, F_GETFD) < 0) {
+        netbe_error_setg(errp, "File descriptor '%s' is not open: %s", str,
+                         strerror(errno));
+        return -1;
+    }
+    return (int)n;
+bad:
+    netbe_error_setg(errp, "Invalid file descriptor number '%s'", str);
+    return -1;
+}
+
+int netbe_set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int netbe_set_cloexec(int fd)
+{
+    int fl = fcntl(fd, F_GETFD);
+
+    if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+bool netbe_fd_is_socket(int fd)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static int sa_fd(const struct netbe_sa *sa, struct netbe_error **errp)
+{
+    int fd = netbe_fd_from_str(sa->str, errp);
+
+    if (fd < 0) {
+        return -1;
+    }
+    if (!netbe_fd_is_socket(fd)) {
+        netbe_error_setg(errp, "File descriptor '%s' is not a socket", sa->str);
+        return -1;
+    }
+    if (netbe_set_nonblock(fd) < 0) {
+        netbe_error_setg(errp, "can't use file descriptor %s (errno %d)",
+                         sa->str, errno);
+        return -1;
+    }
+    return fd;
+}
+
+static int new_socket(int family, int socktype, int protocol)
+{
+    return socket(family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+}
+
+static int inet_listen(const struct netbe_sa *sa, int socktype, int backlog,
+                       struct netbe_error **errp)
+{
+    struct addrinfo *res, *e;
+    int saved = 0, fd = -1;
+    bool created = false;
+
+    if (inet_lookup(sa, socktype, true, &res, errp) < 0) {
+        return -1;
+    }
+    for (e = res; e && fd < 0; e = e->ai_next) {
+        int proto = sa->mptcp && socktype == SOCK_STREAM ? IPPROTO_MPTCP : 0;
+        unsigned port_min, port_max, p;
+        int one = 1;
+
+        if (e->ai_family == AF_INET) {
+            port_min = ntohs(((struct sockaddr_in *)e->ai_addr)->sin_port);
+        } else if (e->ai_family == AF_INET6) {
+            port_min = ntohs(((struct sockaddr_in6 *)e->ai_addr)->sin6_port);
+        } else {
+            continue;
+        }
+        port_max = sa->has_to ? sa->to : port_min;
+        for (p = port_min; p <= port_max && fd < 0; p++) {
+            int s = new_socket(e->ai_family, socktype, proto);
+
+            if (s < 0) {
+                saved = errno;
+                continue;
+            }
+            created = true;
+            setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            if (e->ai_family == AF_INET6) {
+                /* listen on both families when asked for neither */
+                int v6only = sa->has_ipv4 && !sa->ipv4;
+
+                setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+                           sizeof(v6only));
+                ((struct sockaddr_in6 *)e->ai_addr)->sin6_port = htons(p);
+            } else {
+                ((struct sockaddr_in *)e->ai_addr)->sin_port = htons(p);
+            }
+            if (bind(s, e->ai_addr, e->ai_addrlen) == 0 &&
+                (socktype != SOCK_STREAM || listen(s, backlog) == 0)) {
+                fd = s;
+                break;
+            }
+            saved = errno;
+            close(s);
+            if (p == 65535) {
+                break;
+            }
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        netbe_error_setg(errp, "%s: %s",
+                         created ? "Failed to find an available port"
+                                 : "Failed to create socket",
+                         strerror(saved ? saved : EADDRNOTAVAIL));
+    }
+    return fd;
+}
+
+static int unix_listen(const struct netbe_sa *sa, int socktype, int backlog,
+                       char **created_path, struct netbe_error **errp)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd;
+
+    if (unix_resolve(sa, &ss, &len, errp) < 0) {
+        return -1;
+    }
+    fd = new_socket(AF_UNIX, socktype, 0);
+    if (fd < 0) {
+        netbe_error_setg(errp, "Failed to create Unix socket: %s",
+                         strerror(errno));
+        return -1;
+    }
+    /* QEMU removes a stale socket file before binding */
+    if (!sa->abstract && unlink(sa->path) < 0 && errno != ENOENT) {
+        netbe_error_setg(errp, "Failed to unlink socket %s: %s", sa->path,
+                         strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+        netbe_error_setg(errp, "Failed to bind socket to %s: %s", sa->path,
+                         strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (socktype == SOCK_STREAM && listen(fd, backlog) < 0) {
+        netbe_error_setg(errp, "Failed to listen on socket: %s",
+                         strerror(errno));
+        close(fd);
+        if (!sa->abstract) {
+            unlink(sa->path);
+        }
+        return -1;
+    }
+    if (created_path && !sa->abstract) {
+        *created_path = netbe_strdup(sa->path);
+    }
+    return fd;
+}
+
+int netbe_sa_listen(const struct netbe_sa *sa, int socktype, int backlog,
+                    char **created_path, struct netbe_error **errp)
+{
+    if (created_path) {
+        *created_path = NULL;
+    }
+    switch (sa->type) {
+    case NETBE_SA_INET:
+        return inet_listen(sa, socktype, backlog, errp);
+    case NETBE_SA_UNIX:
+        return unix_listen(sa, socktype, backlog, created_path, errp);
+    case NETBE_SA_FD: {
+        int fd = sa_fd(sa, errp);
+
+        /* a socket handed over may not be listening yet */
+        if (fd >= 0 && socktype == SOCK_STREAM && listen(fd, backlog) < 0) {
+            netbe_error_setg(errp, "Failed to listen on fd socket: %s",
+                             strerror(errno));
+            return -1;
+        }
+        return fd;
+    }
+    }
+    return -1;
+}
+
+int netbe_sa_connect(const struct netbe_sa *sa, int socktype, bool *in_progress,
+                     struct netbe_error **errp)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int family, proto = 0, fd;
+    char what[300];
+
+    *in_progress = false;
+    if (sa->type == NETBE_SA_FD) {
+        return sa_fd(sa, errp);
+    }
+    if (netbe_sa_resolve(sa, socktype, &ss, &len, errp) < 0) {
+        return -1;
+    }
+    family = ss.ss_family;
+    if (sa->type == NETBE_SA_INET && sa->mptcp && socktype == SOCK_STREAM) {
+        proto = IPPROTO_MPTCP;
+    }
+    fd = new_socket(family, socktype, proto);
+    if (fd < 0) {
+        netbe_error_setg(errp, "Failed to create socket: %s", strerror(errno));
+        return -1;
+    }
+    if (sa->type == NETBE_SA_INET && sa->keep_alive) {
+        int one = 1;
+
+        if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) < 0) {
+            netbe_error_setg(errp, "Unable to set KEEPALIVE: %s",
+                             strerror(errno));
+            close(fd);
+            return -1;
+        }
+    }
+    if (connect(fd, (struct sockaddr *)&ss, len) == 0) {
+        return fd;
+    }
+    if (errno == EINPROGRESS) {
+        *in_progress = true;
+        return fd;
+    }
+    netbe_sa_describe(sa, what, sizeof(what));
+    netbe_error_setg(errp, "Failed to connect to '%s': %s", what,
+                     strerror(errno));
+    close(fd);
+    return -1;
+}
+
+int netbe_connect_finish(int fd)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+        return -1;
+    }
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- transmit buffer ---- */
+
+void netbe_txbuf_init(struct netbe_txbuf *tb, size_t cap)
+{
+    tb->cap = cap ? cap : TXBUF_DEFAULT;
+    tb->buf = netbe_malloc0(tb->cap);
+    tb->head = tb->tail = 0;
+}
+
+void netbe_txbuf_destroy(struct netbe_txbuf *tb)
+{
+    free(tb->buf);
+    tb->buf = NULL;
+    tb->cap = tb->head = tb->tail = 0;
+}
+
+void netbe_txbuf_reset(struct netbe_txbuf *tb)
+{
+    tb->head = tb->tail = 0;
+}
+
+bool netbe_txbuf_fits(const struct netbe_txbuf *tb, size_t size,
+                      bool len_prefix)
+{
+    return size + (len_prefix ? 4 : 0) <= tb->cap;
+}
+
+int netbe_txbuf_put(struct netbe_txbuf *tb, const struct iovec *iov, int iovcnt,
+                    size_t size, bool len_prefix)
+{
+    size_t need = size + (len_prefix ? 4 : 0);
+
+    if (need > tb->cap - netbe_txbuf_used(tb)) {
+        return -1;
+    }
+    if (need > tb->cap - tb->tail) {
+        /* slide the unsent bytes to the front; rare, and bounded */
+        memmove(tb->buf, tb->buf + tb->head, tb->tail - tb->head);
+        tb->tail -= tb->head;
+        tb->head = 0;
+    }
+    if (len_prefix) {
+        uint32_t n = (uint32_t)size;
+
+        tb->buf[tb->tail] = (uint8_t)(n >> 24);
+        tb->buf[tb->tail + 1] = (uint8_t)(n >> 16);
+        tb->buf[tb->tail + 2] = (uint8_t)(n >> 8);
+        tb->buf[tb->tail + 3] = (uint8_t)n;
+        tb->tail += 4;
+    }
+    tb->tail += netbe_iov_to_buf(iov, iovcnt, 0, tb->buf + tb->tail, size);
+    return 0;
+}
+
+int netbe_txbuf_flush(struct netbe_txbuf *tb, int fd)
+{
+    while (tb->head < tb->tail) {
+        ssize_t n = send(fd, tb->buf + tb->head, tb->tail - tb->head,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0 && errno == ENOTSOCK) {
+            n = write(fd, tb->buf + tb->head, tb->tail - tb->head);
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return 0;
+            }
+            return -1;
+        }
+        tb->head += (size_t)n;
+    }
+    tb->head = tb->tail = 0;
+    return 1;
+}

@@ -1,0 +1,890 @@
+/*
+ * stream.c - the "stream" netdev: frames over a byte stream (TCP or a
+ * unix socket), each behind QEMU's 4-byte big-endian length, as QEMU
+ * 7.2's net/stream.c puts them on the wire.
+ *
+ * Three shapes share one client type:
+ *  - client (server=off): a non-blocking connect, optionally retried
+ *    every reconnect seconds (a newer QEMU's option) after a failure or
+ *    a disconnect;
+ *  - server (server=on): listens and carries one connection at a time, as
+ *    QEMU does; while one is up the listening socket is not watched, so
+ *    later callers wait in the backlog until it leaves;
+ *  - multi-VM listener (server=on,hubid=N, netbe's own): accepts any
+ *    number of connections, each its own client "ID.K" peered with a new
+ *    port of hub N; the listener client "ID" carries no traffic.
+ *
+ * Packet path: one read() into a buffer allocated once, whole frames
+ * handed to the graph in place by the rstate reassembler inside one
+ * batch; output gathered in a bounded transmit buffer and written once
+ * per batch by the flush hook.  A connection that sends nonsense loses
+ * only itself.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backends.h"
+#include "netbe/log.h"
+#include "netbe/net.h"
+#include "netbe/rstate.h"
+#include "netbe/util.h"
+#include "sockutil.h"
+
+#define READ_BUF_SIZE (256 * 1024)
+#define TX_BUF_SIZE (256 * 1024)
+#define MAX_CONNECTIONS_DEFAULT 64
+#define ACCEPT_BATCH 64
+/* after EMFILE and friends, when accepting again might succeed */
+#define ACCEPT_RETRY_MS 200
+
+enum mode {
+    MODE_CLIENT,
+    MODE_SERVER,
+    MODE_HUB_LISTENER,
+    MODE_HUB_CONN,
+};
+
+struct stream {
+    struct netbe_client nc; /* first: the core allocates the whole */
+    enum mode mode;
+    struct netbe_loop *loop;
+
+    /* the connection (client, server, hub connection) */
+    int fd;
+    void *watch;
+    unsigned events;
+    bool connecting;  /* a non-blocking connect is under way */
+    bool read_paused; /* a frame waits at the peer: stop reading */
+    bool broken;      /* a write failed; closed at the next fd event */
+    struct netbe_rstate rs;
+    struct netbe_txbuf tx;
+    uint8_t *rbuf; /* own, or the listener's for a hub connection */
+
+    /* listening (server, hub listener) */
+    int lfd;
+    void *lwatch;
+    char *unlink_path;
+
+    /* client */
+    struct netbe_sa sa;
+    uint32_t reconnect_ms;
+    void *timer; /* reconnect, or the listener's accept retry */
+    bool failed_once;
+
+    /* hub listener */
+    int hub_id;
+    uint32_t max_conns;
+    uint32_t nconns;
+    unsigned next_index;
+    uint64_t refused;
+    LIST_HEAD(, stream) conns;
+
+    /* hub connection */
+    struct stream *listener;
+    LIST_ENTRY(stream) link;
+};
+
+static void conn_fd_cb(void *opaque, int fd, unsigned events);
+
+static struct stream *to_stream(struct netbe_client *nc)
+{
+    return (struct stream *)nc;
+}
+
+/* ---- the connection: events, output, input ---- */
+
+static void conn_update(struct stream *s)
+{
+    unsigned ev = 0;
+
+    if (!s->watch) {
+        return;
+    }
+    if (s->connecting) {
+        ev = NETBE_EV_WRITE;
+    } else {
+        if (!s->read_paused) {
+            ev |= NETBE_EV_READ;
+        }
+        if (s->broken || netbe_txbuf_used(&s->tx)) {
+            ev |= NETBE_EV_WRITE;
+        }
+    }
+    if (ev != s->events) {
+        s->events = ev;
+        netbe_update_fd(s->loop, s->watch, ev);
+    }
+}
+
+/*
+ * A write failed inside receive/flush, where the client must not go away:
+ * drop what is queued and let the next fd event close the connection.
+ */
+static void mark_broken(struct stream *s, int err)
+{
+    if (!s->broken) {
+        netbe_log(NETBE_LOG_WARNING, "stream %s: write failed: %s", s->nc.name,
+                  strerror(err));
+    }
+    s->broken = true;
+    s->nc.stats.drop_error++;
+    netbe_txbuf_reset(&s->tx);
+    conn_update(s);
+}
+
+static bool conn_up(const struct stream *s)
+{
+    return s->fd >= 0 && !s->connecting;
+}
+
+static ssize_t stream_receive_iov(struct netbe_client *nc,
+                                  const struct iovec *iov, int iovcnt)
+{
+    struct stream *s = to_stream(nc);
+    size_t size = netbe_iov_size(iov, iovcnt);
+    int r;
+
+    if (!conn_up(s)) {
+        /* the link was forced up with nobody at the other end */
+        nc->stats.drop_link_down++;
+        return (ssize_t)size;
+    }
+    if (s->broken) {
+        nc->stats.drop_error++;
+        return (ssize_t)size;
+    }
+    if (!netbe_txbuf_fits(&s->tx, size, true)) {
+        nc->stats.drop_oversize++;
+        return (ssize_t)size;
+    }
+    if (netbe_txbuf_put(&s->tx, iov, iovcnt, size, true) == 0) {
+        return (ssize_t)size;
+    }
+    /* full: push out what is there and try again */
+    r = netbe_txbuf_flush(&s->tx, s->fd);
+    if (r < 0) {
+        mark_broken(s, errno);
+        return (ssize_t)size;
+    }
+    if (netbe_txbuf_put(&s->tx, iov, iovcnt, size, true) == 0) {
+        conn_update(s);
+        return (ssize_t)size;
+    }
+    conn_update(s);
+    return 0; /* the core queues it; netbe_flush_queued() when writable */
+}
+
+static ssize_t stream_receive(struct netbe_client *nc, const uint8_t *buf,
+                              size_t size)
+{
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = size};
+
+    return stream_receive_iov(nc, &iov, 1);
+}
+
+static void stream_flush(struct netbe_client *nc)
+{
+    struct stream *s = to_stream(nc);
+
+    if (!conn_up(s) || s->broken || !netbe_txbuf_used(&s->tx)) {
+        return;
+    }
+    if (netbe_txbuf_flush(&s->tx, s->fd) < 0) {
+        mark_broken(s, errno);
+        return;
+    }
+    conn_update(s);
+}
+
+static void stream_sent(struct netbe_client *nc, ssize_t ret)
+{
+    struct stream *s = to_stream(nc);
+
+    if (s->read_paused) {
+        s->read_paused = false;
+        conn_update(s);
+    }
+}
+
+static void rs_finalize(struct netbe_rstate *rs, const uint8_t *buf, size_t len,
+                        void *opaque)
+{
+    struct stream *s = opaque;
+
+    if (netbe_send_async(&s->nc, buf, len, stream_sent) == 0) {
+        s->read_paused = true;
+    }
+}
+
+static void set_connected_info(struct stream *s, bool local_for_unix)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int r;
+
+    /*
+     * QEMU names a unix connection by the server's path (the local end on
+     * the server side) and a TCP one by the other end.
+     */
+    memset(&ss, 0, sizeof(ss));
+    r = getsockname(s->fd, (struct sockaddr *)&ss, &len);
+    if (r == 0 && (ss.ss_family != AF_UNIX || !local_for_unix)) {
+        len = sizeof(ss);
+        memset(&ss, 0, sizeof(ss));
+        r = getpeername(s->fd, (struct sockaddr *)&ss, &len);
+    }
+    if (r < 0) {
+        s->nc.info_str[0] = '\0';
+        return;
+    }
+    netbe_sockaddr_to_uri((struct sockaddr *)&ss, len, s->nc.info_str,
+                          sizeof(s->nc.info_str));
+}
+
+/*
+ * Start carrying frames on @fd, a connected socket.
+ * Return: 0, or -1 when it cannot be watched (then @fd is closed)
+ */
+static int conn_attach(struct stream *s, int fd, bool server_side)
+{
+    int one = 1;
+
+    s->fd = fd;
+    s->connecting = false;
+    s->broken = false;
+    s->read_paused = false;
+    netbe_rstate_reset(&s->rs);
+    netbe_txbuf_reset(&s->tx);
+    /* no Nagle delay between frames, as QEMU's client does */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (!s->watch) {
+        s->events = NETBE_EV_READ;
+        s->watch = netbe_watch_fd(s->loop, fd, s->events, conn_fd_cb, s);
+        if (!s->watch) {
+            close(fd);
+            s->fd = -1;
+            return -1;
+        }
+    } else {
+        conn_update(s);
+    }
+    set_connected_info(s, server_side);
+    s->nc.link_down = false;
+    return 0;
+}
+
+static void conn_close(struct stream *s)
+{
+    netbe_unwatch_fd(s->loop, s->watch);
+    s->watch = NULL;
+    s->events = 0;
+    if (s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+    }
+    s->connecting = false;
+    s->broken = false;
+    s->read_paused = false;
+    netbe_txbuf_reset(&s->tx);
+    netbe_rstate_reset(&s->rs);
+}
+
+static void arm_timer(struct stream *s, uint32_t ms)
+{
+    struct netbe_loop *l = s->loop;
+
+    if (!s->timer) {
+        return;
+    }
+    l->ops->timer_mod(l->opaque, s->timer, netbe_clock_ms(l) + ms);
+}
+
+static void listener_resume(struct stream *s)
+{
+    if (s->lwatch) {
+        netbe_update_fd(s->loop, s->lwatch, NETBE_EV_READ);
+    }
+}
+
+/*
+ * The connection is over.  Must be called from an fd or timer callback
+ * only: a hub connection deletes its client here.
+ */
+static void conn_lost(struct stream *s)
+{
+    conn_close(s);
+    if (s->mode == MODE_HUB_CONN) {
+        netbe_client_del(&s->nc);
+        return;
+    }
+    /* as QEMU: link down and an empty info string until the next peer */
+    s->nc.link_down = true;
+    s->nc.info_str[0] = '\0';
+    /* frames the core held for us are now dropped as link-down */
+    netbe_flush_queued(&s->nc);
+    if (s->mode == MODE_SERVER) {
+        listener_resume(s);
+    } else if (s->reconnect_ms && s->sa.type != NETBE_SA_FD) {
+        arm_timer(s, s->reconnect_ms);
+    }
+}
+
+static void conn_eof(struct stream *s)
+{
+    if (s->rs.state != 0 || s->rs.index != 0) {
+        s->nc.stats.drop_malformed++;
+        netbe_log(NETBE_LOG_WARNING,
+                  "stream %s: connection closed in the middle of a frame",
+                  s->nc.name);
+    } else {
+        netbe_log(NETBE_LOG_INFO, "stream %s: peer disconnected", s->nc.name);
+    }
+    conn_lost(s);
+}
+
+/* Return: false when the connection was closed (@s may be gone). */
+static bool conn_readable(struct stream *s)
+{
+    struct netbe_error *err = NULL;
+    ssize_t n;
+    int r;
+
+    n = read(s->fd, s->rbuf, READ_BUF_SIZE);
+    if (n == 0) {
+        conn_eof(s);
+        return false;
+    }
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            return true;
+        }
+        netbe_log(NETBE_LOG_WARNING, "stream %s: read failed: %s", s->nc.name,
+                  strerror(errno));
+        conn_lost(s);
+        return false;
+    }
+    netbe_batch_begin(s->nc.ctx);
+    r = netbe_rstate_fill(&s->rs, s->rbuf, (size_t)n, &err);
+    netbe_batch_end(s->nc.ctx);
+    if (r < 0) {
+        s->nc.stats.drop_malformed++;
+        netbe_log(NETBE_LOG_WARNING, "stream %s: %s, closing the connection",
+                  s->nc.name, netbe_error_msg(err));
+        netbe_error_free(err);
+        conn_lost(s);
+        return false;
+    }
+    conn_update(s);
+    return true;
+}
+
+static void conn_writable(struct stream *s)
+{
+    int r = netbe_txbuf_flush(&s->tx, s->fd);
+
+    if (r < 0) {
+        mark_broken(s, errno);
+        return;
+    }
+    conn_update(s);
+    if (r == 1 && s->nc.receive_disabled) {
+        /* what the core held back may come now, in one batch */
+        netbe_batch_begin(s->nc.ctx);
+        netbe_flush_queued(&s->nc);
+        netbe_batch_end(s->nc.ctx);
+    }
+}
+
+static void client_connected(struct stream *s)
+{
+    s->failed_once = false;
+    if (conn_attach(s, s->fd, false) < 0) {
+        netbe_log(NETBE_LOG_WARNING, "stream %s: cannot watch the socket",
+                  s->nc.name);
+        conn_lost(s);
+        return;
+    }
+    netbe_log(NETBE_LOG_INFO, "stream %s: connected to %s", s->nc.name,
+              s->nc.info_str);
+}
+
+static void client_failed(struct stream *s, const char *msg)
+{
+    /* a retry loop logs its first failure only */
+    if (!s->failed_once) {
+        netbe_log(NETBE_LOG_WARNING, "stream %s: %s", s->nc.name, msg);
+    }
+    s->failed_once = true;
+    conn_close(s);
+    s->nc.link_down = true;
+    snprintf(s->nc.info_str, sizeof(s->nc.info_str), "connection error");
+    if (s->reconnect_ms) {
+        arm_timer(s, s->reconnect_ms);
+    }
+}
+
+static void connect_done(struct stream *s)
+{
+    char what[256], msg[512];
+
+    if (netbe_connect_finish(s->fd) < 0) {
+        netbe_sa_describe(&s->sa, what, sizeof(what));
+        snprintf(msg, sizeof(msg), "Failed to connect to '%s': %s", what,
+                 strerror(errno));
+        client_failed(s, msg);
+        return;
+    }
+    s->connecting = false;
+    client_connected(s);
+}
+
+static void conn_fd_cb(void *opaque, int fd, unsigned events)
+{
+    struct stream *s = opaque;
+
+    if (s->connecting) {
+        connect_done(s);
+        return;
+    }
+    if (s->broken) {
+        conn_lost(s);
+        return;
+    }
+    if (events & NETBE_EV_WRITE) {
+        conn_writable(s);
+        if (s->broken) {
+            conn_lost(s);
+            return;
+        }
+    }
+    if (events & (NETBE_EV_READ | NETBE_EV_ERROR)) {
+        if (!s->read_paused || (events & NETBE_EV_ERROR)) {
+            conn_readable(s);
+        }
+    }
+}
+
+/* ---- client ---- */
+
+/* Return: 0 when connected or connecting, -1 with @errp on failure. */
+static int client_start(struct stream *s, struct netbe_error **errp)
+{
+    bool in_progress;
+    int fd = netbe_sa_connect(&s->sa, SOCK_STREAM, &in_progress, errp);
+
+    if (fd < 0) {
+        return -1;
+    }
+    s->fd = fd;
+    if (in_progress) {
+        s->connecting = true;
+        s->events = NETBE_EV_WRITE;
+        s->watch = netbe_watch_fd(s->loop, fd, s->events, conn_fd_cb, s);
+        if (!s->watch) {
+            netbe_error_setg(errp, "cannot watch fd %d", fd);
+            close(fd);
+            s->fd = -1;
+            s->connecting = false;
+            return -1;
+        }
+        return 0;
+    }
+    client_connected(s);
+    return 0;
+}
+
+static void reconnect_cb(void *opaque)
+{
+    struct stream *s = opaque;
+    struct netbe_error *err = NULL;
+
+    if (s->fd >= 0) {
+        return;
+    }
+    if (client_start(s, &err) < 0) {
+        client_failed(s, netbe_error_msg(err));
+        netbe_error_free(err);
+    }
+}
+
+/* ---- server: one connection at a time ---- */
+
+static void hub_conn_new(struct stream *l, int cfd);
+
+static void accept_retry_cb(void *opaque)
+{
+    listener_resume(opaque);
+}
+
+static void listener_cb(void *opaque, int fd, unsigned events)
+{
+    struct stream *s = opaque;
+    int i;
+
+    for (i = 0; i < ACCEPT_BATCH; i++) {
+        int cfd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (cfd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                /* out of fds or memory: back off instead of spinning */
+                netbe_log(NETBE_LOG_WARNING, "stream %s: accept failed: %s",
+                          s->nc.name, strerror(errno));
+                netbe_update_fd(s->loop, s->lwatch, 0);
+                arm_timer(s, ACCEPT_RETRY_MS);
+            }
+            return;
+        }
+        if (s->mode == MODE_HUB_LISTENER) {
+            hub_conn_new(s, cfd);
+            continue;
+        }
+        if (conn_attach(s, cfd, true) < 0) {
+            continue;
+        }
+        netbe_log(NETBE_LOG_INFO, "stream %s: connection from %s", s->nc.name,
+                  s->nc.info_str);
+        /* the next caller waits in the backlog until this one leaves */
+        netbe_update_fd(s->loop, s->lwatch, 0);
+        return;
+    }
+}
+
+/* ---- multi-VM listener ---- */
+
+static const struct netbe_client_info stream_info;
+
+static void hub_conn_new(struct stream *l, int cfd)
+{
+    struct netbe_ctx *ctx = l->nc.ctx;
+    struct stream *c;
+    char *name;
+
+    if (l->nconns >= l->max_conns) {
+        close(cfd);
+        l->refused++;
+        netbe_log(NETBE_LOG_WARNING,
+                  "stream %s: connection refused: %u connections already "
+                  "(max-connections), %llu refused so far",
+                  l->nc.name, l->nconns, (unsigned long long)l->refused);
+        return;
+    }
+    /* a fresh name, never one a running client has */
+    do {
+        name = netbe_strdup_printf("%s.%u", l->nc.name, l->next_index++);
+        if (!netbe_find_netdev(ctx, name)) {
+            break;
+        }
+        free(name);
+    } while (1);
+
+    c = to_stream(netbe_client_new(ctx, &stream_info, NULL, "stream", name));
+    free(name);
+    c->mode = MODE_HUB_CONN;
+    c->loop = l->loop;
+    c->fd = -1;
+    c->lfd = -1;
+    c->listener = l;
+    c->rbuf = l->rbuf;
+    c->nc.is_netdev = true;
+    netbe_rstate_init(&c->rs, false, 0, rs_finalize, c);
+    netbe_txbuf_init(&c->tx, TX_BUF_SIZE);
+    LIST_INSERT_HEAD(&l->conns, c, link);
+    l->nconns++;
+
+    netbe_hub_add_port(ctx, l->hub_id, NULL, &c->nc);
+    if (conn_attach(c, cfd, true) < 0) {
+        netbe_client_del(&c->nc);
+        return;
+    }
+    netbe_log(NETBE_LOG_INFO, "stream %s: connection from %s on hub %d",
+              c->nc.name, c->nc.info_str, l->hub_id);
+}
+
+/* ---- cleanup ---- */
+
+static void stream_cleanup(struct netbe_client *nc)
+{
+    struct stream *s = to_stream(nc);
+    struct netbe_loop *l = s->loop;
+
+    if (s->mode == MODE_HUB_LISTENER) {
+        while (!LIST_EMPTY(&s->conns)) {
+            netbe_client_del(&LIST_FIRST(&s->conns)->nc);
+        }
+    }
+    if (s->mode == MODE_HUB_CONN) {
+        struct netbe_client *port = nc->peer;
+
+        LIST_REMOVE(s, link);
+        s->listener->nconns--;
+        if (port && port->info->type == NETBE_DRIVER_HUBPORT) {
+            netbe_client_del(port);
+        }
+        s->rbuf = NULL; /* the listener's */
+    }
+    conn_close(s);
+    netbe_unwatch_fd(l, s->lwatch);
+    s->lwatch = NULL;
+    if (s->lfd >= 0) {
+        close(s->lfd);
+        s->lfd = -1;
+    }
+    if (s->unlink_path) {
+        unlink(s->unlink_path);
+        free(s->unlink_path);
+        s->unlink_path = NULL;
+    }
+    if (s->timer) {
+        l->ops->timer_free(l->opaque, s->timer);
+        s->timer = NULL;
+    }
+    netbe_rstate_destroy(&s->rs);
+    netbe_txbuf_destroy(&s->tx);
+    free(s->rbuf);
+    s->rbuf = NULL;
+    netbe_sa_clear(&s->sa);
+}
+
+static const struct netbe_client_info stream_info = {
+    .type = NETBE_DRIVER_STREAM,
+    .size = sizeof(struct stream),
+    .receive = stream_receive,
+    .receive_iov = stream_receive_iov,
+    .flush = stream_flush,
+    .cleanup = stream_cleanup,
+};
+
+/* ---- init ---- */
+
+struct stream_args {
+    bool server;
+    bool has_reconnect, has_reconnect_ms;
+    uint32_t reconnect_ms;
+    bool has_hubid;
+    int hub_id;
+    bool learning;
+    uint32_t max_conns;
+};
+
+static int read_args(const struct netbe_opts *opts, struct stream_args *a,
+                     struct netbe_error **errp)
+{
+    const char *v;
+
+    a->server = netbe_opts_get_bool(opts, "server", false);
+    a->has_reconnect = netbe_opts_get(opts, "reconnect") != NULL;
+    a->has_reconnect_ms = netbe_opts_get(opts, "reconnect-ms") != NULL;
+    if (a->has_reconnect && a->has_reconnect_ms) {
+        netbe_error_setg(errp, "'reconnect' and 'reconnect-ms' are mutually "
+                               "exclusive");
+        return -1;
+    }
+    if (a->server && (a->has_reconnect || a->has_reconnect_ms)) {
+        netbe_error_setg(errp, "'reconnect' and 'reconnect-ms' options are "
+                               "incompatible with socket in server mode");
+        return -1;
+    }
+    if (a->has_reconnect_ms) {
+        a->reconnect_ms =
+            (uint32_t)netbe_opts_get_number(opts, "reconnect-ms", 0);
+    } else if (a->has_reconnect) {
+        uint64_t sec = netbe_opts_get_number(opts, "reconnect", 0);
+
+        a->reconnect_ms =
+            sec > UINT32_MAX / 1000 ? UINT32_MAX : (uint32_t)sec * 1000u;
+    }
+
+    v = netbe_opts_get(opts, "hubid");
+    a->has_hubid = v != NULL;
+    a->hub_id = (int)strtol(v ? v : "0", NULL, 0);
+    a->learning = netbe_opts_get_bool(opts, "learning", true);
+    a->max_conns = (uint32_t)netbe_opts_get_number(opts, "max-connections",
+                                                   MAX_CONNECTIONS_DEFAULT);
+    if (a->has_hubid && !a->server) {
+        netbe_error_setg(errp, "Parameter 'hubid' requires server=on");
+        return -1;
+    }
+    if (!a->has_hubid) {
+        if (netbe_opts_get(opts, "learning")) {
+            netbe_error_setg(errp, "Parameter 'learning' requires 'hubid'");
+            return -1;
+        }
+        if (netbe_opts_get(opts, "max-connections")) {
+            netbe_error_setg(errp,
+                             "Parameter 'max-connections' requires 'hubid'");
+            return -1;
+        }
+    }
+    if (a->has_hubid && a->max_conns == 0) {
+        netbe_error_setg(errp,
+                         "Parameter 'max-connections' expects a number of "
+                         "at least 1");
+        return -1;
+    }
+    return 0;
+}
+
+static struct stream *stream_new(struct netbe_ctx *ctx,
+                                 struct netbe_client *peer, const char *name)
+{
+    struct stream *s;
+
+    s = to_stream(netbe_client_new(ctx, &stream_info, peer, "stream", name));
+    s->loop = netbe_ctx_loop(ctx);
+    s->fd = -1;
+    s->lfd = -1;
+    s->nc.link_down = true;
+    LIST_INIT(&s->conns);
+    return s;
+}
+
+static int stream_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
+                       const char *name, struct netbe_client *peer,
+                       struct netbe_error **errp)
+{
+    struct netbe_loop *loop = netbe_ctx_loop(ctx);
+    struct stream_args a = {0};
+    struct netbe_error *err = NULL;
+    struct netbe_sa sa;
+    struct stream *s;
+    char *path = NULL;
+    int r, lfd;
+
+    r = netbe_sa_from_opts(&sa, opts, "addr", errp);
+    if (r != 0) {
+        if (r > 0) {
+            netbe_error_setg(errp, "Parameter 'addr' is missing");
+        }
+        return -1;
+    }
+    if (read_args(opts, &a, errp) < 0) {
+        goto fail;
+    }
+    if (!loop) {
+        netbe_error_setg(errp, "stream needs an event loop");
+        goto fail;
+    }
+
+    if (!a.server) {
+        s = stream_new(ctx, peer, name);
+        s->mode = MODE_CLIENT;
+        s->sa = sa;
+        s->reconnect_ms = a.reconnect_ms;
+        s->rbuf = netbe_malloc0(READ_BUF_SIZE);
+        netbe_rstate_init(&s->rs, false, 0, rs_finalize, s);
+        netbe_txbuf_init(&s->tx, TX_BUF_SIZE);
+        if (s->reconnect_ms) {
+            s->timer = loop->ops->timer_new(loop->opaque, reconnect_cb, s);
+        }
+        if (client_start(s, &err) < 0) {
+            if (!s->reconnect_ms) {
+                netbe_error_propagate(errp, err);
+                netbe_client_del(&s->nc);
+                return -1;
+            }
+            /* retried by the timer; the first failure is logged */
+            client_failed(s, netbe_error_msg(err));
+            netbe_error_free(err);
+        }
+        return 0;
+    }
+
+    lfd = netbe_sa_listen(&sa, SOCK_STREAM, a.has_hubid ? SOMAXCONN : 1, &path,
+                          errp);
+    if (lfd < 0) {
+        goto fail;
+    }
+    if (a.has_hubid &&
+        netbe_hub_set_learning(ctx, a.hub_id, a.learning, errp) < 0) {
+        close(lfd);
+        if (path) {
+            unlink(path);
+            free(path);
+        }
+        goto fail;
+    }
+    s = stream_new(ctx, a.has_hubid ? NULL : peer, name);
+    s->sa = sa;
+    s->lfd = lfd;
+    s->unlink_path = path;
+    s->rbuf = netbe_malloc0(READ_BUF_SIZE);
+    s->timer = loop->ops->timer_new(loop->opaque, accept_retry_cb, s);
+    if (a.has_hubid) {
+        s->mode = MODE_HUB_LISTENER;
+        s->nc.is_datapath = false; /* no peer, and none is missing */
+        s->hub_id = a.hub_id;
+        s->max_conns = a.max_conns;
+        /* it carries no frames; newer QEMU's word for a waiting server */
+        snprintf(s->nc.info_str, sizeof(s->nc.info_str), "listening");
+    } else {
+        s->mode = MODE_SERVER;
+        netbe_rstate_init(&s->rs, false, 0, rs_finalize, s);
+        netbe_txbuf_init(&s->tx, TX_BUF_SIZE);
+    }
+    s->lwatch = netbe_watch_fd(loop, lfd, NETBE_EV_READ, listener_cb, s);
+    if (!s->lwatch) {
+        netbe_error_setg(errp, "cannot watch fd %d", lfd);
+        netbe_client_del(&s->nc);
+        return -1;
+    }
+    return 0;
+
+fail:
+    netbe_sa_clear(&sa);
+    return -1;
+}
+
+static const struct netbe_opt_desc stream_opts[] = {
+    {"server", NETBE_OPT_BOOL, false,
+     "listen for connections instead of connecting", "off"},
+    {"addr.*", NETBE_OPT_STRING, true,
+     "the socket: addr.type=inet,addr.host=H,addr.port=P[,addr.to=MAX]"
+     "[,addr.numeric=on|off][,addr.ipv4=on|off][,addr.ipv6=on|off]"
+     "[,addr.keep-alive=on|off][,addr.mptcp=on|off] or addr.type=unix,"
+     "addr.path=P[,addr.abstract=on|off][,addr.tight=on|off] or "
+     "addr.type=fd,addr.str=FD",
+     NULL},
+    {"reconnect", NETBE_OPT_UINT32, false,
+     "client: seconds to wait before connecting again after a failure or "
+     "a disconnect (0: never)",
+     "0"},
+    {"reconnect-ms", NETBE_OPT_UINT32, false,
+     "client: as reconnect, in milliseconds", "0"},
+    {"hubid", NETBE_OPT_INT32, false,
+     "server (netbe): accept any number of connections, each a client "
+     "ID.N on its own port of this hub; the netdev itself carries no "
+     "frames and netdev_del closes them all",
+     NULL},
+    {"learning", NETBE_OPT_BOOL, false,
+     "with hubid (netbe): make the hub a learning switch", "on"},
+    {"max-connections", NETBE_OPT_UINT32, false,
+     "with hubid (netbe): connections carried at once; more are accepted "
+     "and closed at once",
+     "64"},
+    {NULL},
+};
+
+static const struct netbe_schema stream_schema = {
+    .type = "stream",
+    .opts = stream_opts,
+    .keyval = true,
+};
+
+const struct netbe_backend_type netbe_backend_stream = {
+    .name = "stream",
+    .driver = NETBE_DRIVER_STREAM,
+    .schema = &stream_schema,
+    .netdev_ok = true,
+    /* QEMU 7.2 has no -net stream: its legacy parser cannot take addr.* */
+    .net_ok = false,
+    .init = stream_init,
+};
