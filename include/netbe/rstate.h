@@ -38,11 +38,11 @@ struct netbe_rstate {
     netbe_rstate_finalize *finalize;
     void *opaque;
     uint8_t hdr[4];
-    uint8_t *buf; /* max_len bytes, allocated once at init */
+    uint8_t *buf; /* max_len bytes, allocated when a frame is first split */
 };
 
 /**
- * netbe_rstate_init() - set up; allocates the assembly buffer once
+ * netbe_rstate_init() - set up; the assembly buffer comes when needed
  * @max_len: 0 means NETBE_NET_BUFSIZE
  */
 void netbe_rstate_init(struct netbe_rstate *rs, bool vnet_hdr, uint32_t max_len,

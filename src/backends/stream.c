@@ -571,6 +571,16 @@ static void hub_conn_new(struct stream *l, int cfd)
     if (l->nconns >= l->max_conns) {
         close(cfd);
         l->refused++;
+        /*
+         * A burst of connects must not become a burst of log lines: say
+         * it at the 1st, 2nd, 4th, 8th... refusal, with the running count.
+         */
+        snprintf(l->nc.info_str, sizeof(l->nc.info_str),
+                 "listening, %llu refused over max-connections",
+                 (unsigned long long)l->refused);
+        if (l->refused & (l->refused - 1)) {
+            return;
+        }
         netbe_log(NETBE_LOG_WARNING,
                   "stream %s: connection refused: %u connections already "
                   "(max-connections), %llu refused so far",

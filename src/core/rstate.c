@@ -4,8 +4,10 @@
  *
  * Bytes arrive in whatever pieces the socket hands out.  A frame that lies
  * whole in one piece is passed to finalize where it lies; only a frame
- * split across pieces is gathered in rs->buf, which is allocated once so
- * the packet path never allocates.
+ * split across pieces is gathered in rs->buf.  That buffer is allocated
+ * the first time a frame is split, then kept: a connection that never
+ * splits a frame (or an idle one) costs no 68 KiB, and the packet path
+ * allocates at most once per connection.
  *
  * Zero-length frames: QEMU's stream backends pass packet_len 0 straight to
  * qemu_send_packet_async(), so an empty frame is delivered too.  QEMU only
@@ -42,7 +44,6 @@ void netbe_rstate_init(struct netbe_rstate *rs, bool vnet_hdr, uint32_t max_len,
     rs->max_len = max_len ? max_len : NETBE_NET_BUFSIZE;
     rs->finalize = finalize;
     rs->opaque = opaque;
-    rs->buf = netbe_malloc0(rs->max_len);
 }
 
 void netbe_rstate_reset(struct netbe_rstate *rs)
@@ -149,6 +150,9 @@ int netbe_rstate_fill(struct netbe_rstate *rs, const uint8_t *buf, size_t size,
             n = rs->packet_len - rs->index;
             if (n > left) {
                 n = left;
+            }
+            if (!rs->buf) {
+                rs->buf = netbe_malloc0(rs->max_len);
             }
             memcpy(rs->buf + rs->index, p, n);
             rs->index += n;
