@@ -4,6 +4,9 @@
 #ifndef NETBE_BACKENDS_BACKENDS_H
 #define NETBE_BACKENDS_BACKENDS_H
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "netbe/backend.h"
 
 extern const struct netbe_backend_type netbe_backend_stream;
@@ -14,8 +17,6 @@ extern const struct netbe_backend_type netbe_backend_socket;
  * dgram.c's datagram client, shared with socket.c's mcast=, udp= and
  * datagram fd= modes.
  */
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 /**
  * netbe_dgram_client_new() - a client that carries one frame per datagram
@@ -28,9 +29,8 @@ extern const struct netbe_backend_type netbe_backend_socket;
 struct netbe_client *netbe_dgram_client_new(struct netbe_ctx *ctx,
                                             enum netbe_client_driver driver,
                                             struct netbe_client *peer,
-                                            const char *model,
-                                            const char *name, int fd,
-                                            const struct sockaddr *dest,
+                                            const char *model, const char *name,
+                                            int fd, const struct sockaddr *dest,
                                             socklen_t dest_len);
 
 /**

@@ -24,8 +24,9 @@
  * hubport, then tap, user, l2tpv3, vde, bridge, vhost-user, vhost-vdpa.
  */
 static const struct netbe_backend_type *const backend_types[] = {
-    /* socket, dgram: src/backends/{socket,dgram}.c */
+    &netbe_backend_socket,
     &netbe_backend_stream,
+    &netbe_backend_dgram,
     &netbe_backend_hubport,
     NULL,
 };

@@ -1,0 +1,1265 @@
+/*
+ * dgram.c - the "dgram" netdev (QEMU 7.2's net/dgram.c): one Ethernet frame
+ * per datagram over UDP unicast, UDP multicast, a unix datagram socket or
+ * a datagram socket passed as a file descriptor.
+ *
+ * Frames are read with recvmmsg() in batches into buffers allocated once,
+ * and leave through a bounded transmit ring that the core's flush hook
+ * empties with one sendmmsg().  The same datagram client serves socket.c's
+ * mcast=, udp= and datagram fd= modes (netbe_dgram_client_new()).
+ *
+ * Beyond QEMU, "hubid=N" with a local address and no remote one makes a
+ * listener for many VMs: each source address that sends a datagram
+ * becomes a client "ID.K" on a new port of hub N, answered with datagrams
+ * to that address, and removed when it has been silent for idle-timeout
+ * seconds or when ID is deleted.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "backends/backends.h"
+#include "backends/sockutil.h"
+#include "netbe/log.h"
+#include "netbe/util.h"
+
+/* Datagrams per recvmmsg()/sendmmsg(). */
+#define BATCH 64
+/* Bytes of frames the transmit ring holds; a largest frame always fits. */
+#define TX_ARENA (256 * 1024)
+
+#define IDLE_TIMEOUT_DEFAULT 300
+#define MAX_CONNECTIONS_DEFAULT 64
+#define MAX_CONNECTIONS_LIMIT 1024
+/* How soon a unix socket retries a peer whose queue was full (ms). */
+#define RETRY_MS 2
+
+struct dgram;
+
+struct tx_slot {
+    struct iovec iov;
+    struct sockaddr_storage to;
+    socklen_t tolen;
+    struct dgram *owner; /* whose counters a failed write goes to */
+};
+
+/*
+ * Frames waiting for the end of the batch.  They are copied into one
+ * arena in arrival order; the arena is reused from its start whenever
+ * the ring empties, which is the common case after every flush.
+ */
+struct tx_ring {
+    unsigned count;
+    size_t used;
+    uint8_t *arena;
+    struct tx_slot slot[BATCH];
+    struct mmsghdr msg[BATCH];
+};
+
+struct rx_bufs {
+    struct mmsghdr msg[BATCH];
+    struct iovec iov[BATCH];
+    struct sockaddr_storage from[BATCH];
+    uint8_t *buf; /* BATCH slots of NETBE_NET_BUFSIZE bytes */
+};
+
+struct dgram {
+    struct netbe_client nc; /* first: the core allocates info->size */
+    /* The client owning the socket: itself, or a sub-client's listener. */
+    struct dgram *sock;
+    int fd;
+    void *watch;
+    unsigned events;  /* what the watch asks for now */
+    bool read_paused; /* a frame waits in the core for its sent callback */
+    bool write_wait;  /* the ring holds frames the socket refused */
+    bool blocked;     /* receive() said "not now" to the core */
+    bool tx_err_logged;
+    /*
+     * An unconnected unix socket: poll() reports it writable even while
+     * the receiver's queue is full, so a refused send is retried on a
+     * timer rather than on a WRITE event.
+     */
+    bool poll_blind;
+    void *retry_timer;
+    struct sockaddr_storage dest;
+    socklen_t dest_len; /* 0: send() on a connected socket */
+    char *unlink_path;  /* unix path we bound */
+    struct rx_bufs *rx;
+    struct tx_ring *tx;
+
+    /* a hubid= listener */
+    bool listener;
+    int hubid;
+    unsigned max_conn, nsubs, next_index;
+    int64_t idle_ms; /* 0: never */
+    void *timer;
+    bool timer_armed;
+    bool full_logged;
+    LIST_HEAD(, dgram) subs;
+
+    /* a listener's sub-client */
+    LIST_ENTRY(dgram) sub_next;
+    int64_t last_rx_ms;
+};
+
+static struct dgram *to_dgram(struct netbe_client *nc)
+{
+    return (struct dgram *)nc;
+}
+
+static struct netbe_loop *loop_of(struct dgram *s)
+{
+    return netbe_ctx_loop(s->nc.ctx);
+}
+
+/* Does the core hold frames for this socket or one of its sources? */
+static bool any_blocked(struct dgram *s)
+{
+    struct dgram *c;
+
+    if (s->blocked) {
+        return true;
+    }
+    LIST_FOREACH (c, &s->subs, sub_next) {
+        if (c->blocked) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void update_events(struct dgram *s)
+{
+    unsigned ev = 0;
+
+    if (!s->watch) {
+        return;
+    }
+    if (!s->read_paused) {
+        ev |= NETBE_EV_READ;
+    }
+    /*
+     * Held frames come back on a write event (writable()), so keep asking
+     * for one while any are held, even when the ring itself is empty.
+     */
+    if ((s->write_wait || any_blocked(s)) && !s->poll_blind) {
+        ev |= NETBE_EV_WRITE;
+    }
+    if (ev != s->events) {
+        s->events = ev;
+        netbe_update_fd(loop_of(s), s->watch, ev);
+    }
+}
+
+/* ---- transmit ---- */
+
+static int tx_put(struct tx_ring *t, struct dgram *owner,
+                  const struct iovec *iov, int iovcnt, size_t size,
+                  const struct sockaddr_storage *to, socklen_t tolen)
+{
+    struct tx_slot *sl;
+
+    if (t->count == BATCH || size > TX_ARENA - t->used) {
+        return -1;
+    }
+    sl = &t->slot[t->count++];
+    sl->iov.iov_base = t->arena + t->used;
+    sl->iov.iov_len =
+        netbe_iov_to_buf(iov, iovcnt, 0, t->arena + t->used, size);
+    t->used += size;
+    sl->tolen = tolen;
+    if (tolen) {
+        memcpy(&sl->to, to, tolen);
+    }
+    sl->owner = owner;
+    return 0;
+}
+
+static void tx_failed(struct dgram *s, struct tx_slot *sl, int err)
+{
+    struct dgram *who = sl->owner ? sl->owner : s;
+
+    if (err == EMSGSIZE) {
+        who->nc.stats.drop_oversize++;
+    } else {
+        who->nc.stats.drop_error++;
+    }
+    /* one line per run of failures, not one per frame */
+    if (!s->tx_err_logged) {
+        s->tx_err_logged = true;
+        netbe_log(NETBE_LOG_WARNING, "%s: datagram send failed: %s",
+                  who->nc.name, strerror(err));
+    }
+}
+
+/*
+ * Send what the ring holds of socket owner @s.  Datagrams go whole or not
+ * at all, so a short sendmmsg() leaves whole slots to resume with.
+ */
+static void tx_flush(struct dgram *s)
+{
+    struct tx_ring *t = s->tx;
+    unsigned done = 0;
+    bool wait = false;
+
+    while (done < t->count) {
+        unsigned n = t->count - done;
+        int r;
+
+        for (unsigned i = 0; i < n; i++) {
+            struct tx_slot *sl = &t->slot[done + i];
+            struct msghdr *h = &t->msg[i].msg_hdr;
+
+            memset(h, 0, sizeof(*h));
+            h->msg_iov = &sl->iov;
+            h->msg_iovlen = 1;
+            if (sl->tolen) {
+                h->msg_name = &sl->to;
+                h->msg_namelen = sl->tolen;
+            }
+        }
+        r = sendmmsg(s->fd, t->msg, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                wait = true;
+                break;
+            }
+            /* the first datagram failed for itself: drop it, go on */
+            tx_failed(s, &t->slot[done], errno);
+            done++;
+            continue;
+        }
+        if (r > 0) {
+            s->tx_err_logged = false;
+        }
+        done += (unsigned)r;
+    }
+    if (done == t->count) {
+        t->count = 0;
+        t->used = 0;
+    } else if (done) {
+        memmove(t->slot, t->slot + done, (t->count - done) * sizeof(*t->slot));
+        t->count -= done;
+    }
+    if (wait && s->poll_blind) {
+        struct netbe_loop *loop = loop_of(s);
+
+        loop->ops->timer_mod(loop->opaque, s->retry_timer,
+                             netbe_clock_ms(loop) + RETRY_MS);
+    }
+    if (wait != s->write_wait) {
+        s->write_wait = wait;
+        update_events(s);
+    }
+}
+
+static ssize_t dgram_receive_iov(struct netbe_client *nc,
+                                 const struct iovec *iov, int iovcnt)
+{
+    struct dgram *c = to_dgram(nc), *s = c->sock;
+    size_t size = netbe_iov_size(iov, iovcnt);
+
+    if (c->listener || !s->tx) {
+        /* the listener carries no frames, nor does a cleaned-up client */
+        nc->stats.drop_no_peer++;
+        return (ssize_t)size;
+    }
+    if (tx_put(s->tx, c, iov, iovcnt, size, &c->dest, c->dest_len) == 0) {
+        return (ssize_t)size;
+    }
+    tx_flush(s);
+    if (tx_put(s->tx, c, iov, iovcnt, size, &c->dest, c->dest_len) == 0) {
+        return (ssize_t)size;
+    }
+    c->blocked = true;
+    if (s->poll_blind) {
+        /* unix datagram sockets never poll writable: retry on a timer */
+        struct netbe_loop *loop = loop_of(s);
+
+        loop->ops->timer_mod(loop->opaque, s->retry_timer,
+                             netbe_clock_ms(loop) + RETRY_MS);
+    } else {
+        update_events(s);
+    }
+    return 0;
+}
+
+static ssize_t dgram_receive(struct netbe_client *nc, const uint8_t *buf,
+                             size_t size)
+{
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = size};
+
+    return dgram_receive_iov(nc, &iov, 1);
+}
+
+static void dgram_flush(struct netbe_client *nc)
+{
+    struct dgram *s = to_dgram(nc)->sock;
+
+    if (s->tx->count) {
+        tx_flush(s);
+    }
+}
+
+/* The socket drained: let the core deliver what it queued for us. */
+static void tx_unblock(struct dgram *s)
+{
+    struct dgram *c;
+
+    netbe_batch_begin(s->nc.ctx);
+    if (s->blocked) {
+        s->blocked = false;
+        netbe_flush_queued(&s->nc);
+    }
+    LIST_FOREACH (c, &s->subs, sub_next) {
+        if (c->blocked) {
+            c->blocked = false;
+            netbe_flush_queued(&c->nc);
+        }
+    }
+    netbe_batch_end(s->nc.ctx);
+    update_events(s);
+}
+
+/* ---- receive ---- */
+
+static void sent_cb(struct netbe_client *sender, ssize_t ret)
+{
+    struct dgram *s = to_dgram(sender)->sock;
+
+    if (s->read_paused) {
+        s->read_paused = false;
+        update_events(s);
+    }
+}
+
+static struct dgram *sub_for(struct dgram *s, const struct sockaddr *from,
+                             socklen_t len, bool create);
+
+static void read_batch(struct dgram *s)
+{
+    struct rx_bufs *rx = s->rx;
+    int n;
+
+    for (int i = 0; i < BATCH; i++) {
+        rx->msg[i].msg_hdr.msg_namelen = sizeof(rx->from[i]);
+        rx->msg[i].msg_hdr.msg_flags = 0;
+        rx->msg[i].msg_len = 0;
+    }
+    do {
+        n = recvmmsg(s->fd, rx->msg, BATCH, MSG_DONTWAIT, NULL);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        /* nothing there, or a pending ICMP error now consumed (QEMU too) */
+        return;
+    }
+    netbe_batch_begin(s->nc.ctx);
+    for (int i = 0; i < n; i++) {
+        struct msghdr *h = &rx->msg[i].msg_hdr;
+        size_t len = rx->msg[i].msg_len;
+        bool bad = (h->msg_flags & MSG_TRUNC) || len == 0;
+        struct dgram *c = s;
+
+        if (s->listener) {
+            /* a bad datagram counts against its source, makes no client */
+            c = sub_for(s, (struct sockaddr *)&rx->from[i], h->msg_namelen,
+                        !bad);
+            if (!c && !bad) {
+                continue;
+            }
+            c = c ? c : s;
+        }
+        if (h->msg_flags & MSG_TRUNC) {
+            c->nc.stats.drop_oversize++;
+            continue;
+        }
+        if (len == 0) {
+            /* QEMU stops reading for good here; one bad datagram is all */
+            c->nc.stats.drop_malformed++;
+            continue;
+        }
+        if (c != s) {
+            /*
+             * One socket serves every source, so one source's congestion
+             * must not stop the others: a frame its hub cannot take now is
+             * dropped, as a switch port would.
+             */
+            if (!netbe_can_send(&c->nc)) {
+                c->nc.stats.drop_queue_full++;
+            } else {
+                netbe_send(&c->nc, rx->iov[i].iov_base, len);
+            }
+            continue;
+        }
+        /* paused at once, so that sent_cb() may resume it at any time */
+        if (netbe_send_async(&c->nc, rx->iov[i].iov_base, len, sent_cb) == 0) {
+            s->read_paused = true;
+        }
+    }
+    netbe_batch_end(s->nc.ctx);
+    update_events(s);
+}
+
+static void writable(struct dgram *s)
+{
+    tx_flush(s);
+    if (!s->tx->count) {
+        tx_unblock(s);
+    }
+}
+
+static void retry_cb(void *opaque)
+{
+    writable(opaque);
+}
+
+static void fd_cb(void *opaque, int fd, unsigned events)
+{
+    struct dgram *s = opaque;
+
+    if (events & NETBE_EV_WRITE) {
+        writable(s);
+    }
+    if ((events & NETBE_EV_READ) && !s->read_paused) {
+        read_batch(s);
+    }
+}
+
+/* ---- clients ---- */
+
+static void dgram_cleanup(struct netbe_client *nc);
+
+static const struct netbe_client_info dgram_info = {
+    .type = NETBE_DRIVER_DGRAM,
+    .size = sizeof(struct dgram),
+    .receive = dgram_receive,
+    .receive_iov = dgram_receive_iov,
+    .flush = dgram_flush,
+    .cleanup = dgram_cleanup,
+};
+
+/* socket.c's datagram modes: the same client under the "socket" type */
+static const struct netbe_client_info dgram_socket_info = {
+    .type = NETBE_DRIVER_SOCKET,
+    .size = sizeof(struct dgram),
+    .receive = dgram_receive,
+    .receive_iov = dgram_receive_iov,
+    .flush = dgram_flush,
+    .cleanup = dgram_cleanup,
+};
+
+static void bufs_alloc(struct dgram *s)
+{
+    struct rx_bufs *rx = netbe_malloc0(sizeof(*rx));
+
+    /* calloc'ed: pages of a slot are touched only by frames that long */
+    rx->buf = netbe_malloc0((size_t)BATCH * NETBE_NET_BUFSIZE);
+    for (int i = 0; i < BATCH; i++) {
+        rx->iov[i].iov_base = rx->buf + (size_t)i * NETBE_NET_BUFSIZE;
+        rx->iov[i].iov_len = NETBE_NET_BUFSIZE;
+        rx->msg[i].msg_hdr.msg_iov = &rx->iov[i];
+        rx->msg[i].msg_hdr.msg_iovlen = 1;
+        rx->msg[i].msg_hdr.msg_name = &rx->from[i];
+    }
+    s->rx = rx;
+    s->tx = netbe_malloc0(sizeof(*s->tx));
+    s->tx->arena = netbe_malloc0(TX_ARENA);
+}
+
+static struct dgram *client_new(struct netbe_ctx *ctx,
+                                const struct netbe_client_info *info,
+                                struct netbe_client *peer, const char *model,
+                                const char *name, int fd,
+                                const struct sockaddr *dest, socklen_t dest_len,
+                                bool listener)
+{
+    struct netbe_loop *loop = netbe_ctx_loop(ctx);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    struct dgram *s;
+
+    s = to_dgram(netbe_client_new(ctx, info, peer, model, name));
+    s->sock = s;
+    s->fd = fd;
+    if (dest && dest_len) {
+        memcpy(&s->dest, dest, dest_len);
+        s->dest_len = dest_len;
+    }
+    LIST_INIT(&s->subs);
+    bufs_alloc(s);
+    s->events = NETBE_EV_READ;
+    s->watch = netbe_watch_fd(loop, fd, s->events, fd_cb, s);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+        ss.ss_family == AF_UNIX && (dest_len || listener)) {
+        s->poll_blind = true;
+        s->retry_timer = loop->ops->timer_new(loop->opaque, retry_cb, s);
+    }
+    return s;
+}
+
+struct netbe_client *netbe_dgram_client_new(struct netbe_ctx *ctx,
+                                            enum netbe_client_driver driver,
+                                            struct netbe_client *peer,
+                                            const char *model, const char *name,
+                                            int fd, const struct sockaddr *dest,
+                                            socklen_t dest_len)
+{
+    const struct netbe_client_info *info =
+        driver == NETBE_DRIVER_SOCKET ? &dgram_socket_info : &dgram_info;
+
+    return &client_new(ctx, info, peer, model, name, fd, dest, dest_len, false)
+                ->nc;
+}
+
+static void remove_sub(struct dgram *c)
+{
+    struct netbe_client *port = c->nc.peer;
+
+    netbe_client_del(&c->nc);
+    /* the hub port existed only for this source: do not leave it behind */
+    if (port && port->info->type == NETBE_DRIVER_HUBPORT) {
+        netbe_client_del(port);
+    }
+}
+
+static void dgram_cleanup(struct netbe_client *nc)
+{
+    struct dgram *s = to_dgram(nc);
+    struct dgram *c;
+
+    if (s->sock != s) {
+        /* a sub-client: the listener owns the socket and the ring */
+        struct dgram *l = s->sock;
+        struct tx_ring *t = l->tx;
+
+        for (unsigned i = 0; i < t->count; i++) {
+            if (t->slot[i].owner == s) {
+                t->slot[i].owner = NULL;
+            }
+        }
+        LIST_REMOVE(s, sub_next);
+        l->nsubs--;
+        return;
+    }
+    while ((c = LIST_FIRST(&s->subs))) {
+        remove_sub(c);
+    }
+    if (s->timer) {
+        loop_of(s)->ops->timer_free(loop_of(s)->opaque, s->timer);
+        s->timer = NULL;
+    }
+    if (s->retry_timer) {
+        loop_of(s)->ops->timer_free(loop_of(s)->opaque, s->retry_timer);
+        s->retry_timer = NULL;
+    }
+    netbe_unwatch_fd(loop_of(s), s->watch);
+    s->watch = NULL;
+    if (s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+    }
+    if (s->unlink_path) {
+        unlink(s->unlink_path);
+        free(s->unlink_path);
+        s->unlink_path = NULL;
+    }
+    if (s->rx) {
+        free(s->rx->buf);
+        free(s->rx);
+        s->rx = NULL;
+    }
+    if (s->tx) {
+        free(s->tx->arena);
+        free(s->tx);
+        s->tx = NULL;
+    }
+}
+
+/* ---- the hubid= listener ---- */
+
+static void timer_arm(struct dgram *l, int64_t when)
+{
+    struct netbe_loop *loop = loop_of(l);
+
+    loop->ops->timer_mod(loop->opaque, l->timer, when);
+    l->timer_armed = true;
+}
+
+static void idle_cb(void *opaque)
+{
+    struct dgram *l = opaque;
+    int64_t now = netbe_clock_ms(loop_of(l));
+    int64_t next = INT64_MAX;
+    struct dgram *c, *c_next;
+
+    l->timer_armed = false;
+    for (c = LIST_FIRST(&l->subs); c; c = c_next) {
+        c_next = LIST_NEXT(c, sub_next);
+        if (now - c->last_rx_ms >= l->idle_ms) {
+            netbe_log(NETBE_LOG_INFO, "%s: client %s idle, removed", l->nc.name,
+                      c->nc.name);
+            remove_sub(c);
+        } else if (c->last_rx_ms + l->idle_ms < next) {
+            next = c->last_rx_ms + l->idle_ms;
+        }
+    }
+    if (next != INT64_MAX) {
+        timer_arm(l, next);
+    }
+}
+
+static void local_str(struct dgram *l, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0) {
+        snprintf(out, outlen, "?");
+        return;
+    }
+    netbe_sockaddr_to_str((struct sockaddr *)&ss, len, out, outlen);
+}
+
+/* The client of source @from, made on its first datagram. */
+static struct dgram *sub_for(struct dgram *l, const struct sockaddr *from,
+                             socklen_t len, bool create)
+{
+    struct netbe_ctx *ctx = l->nc.ctx;
+    struct netbe_client *port;
+    struct dgram *c;
+    char name[300], local[112], remote[112];
+
+    if (len <= offsetof(struct sockaddr, sa_data) || len > sizeof(c->dest)) {
+        /* an unbound unix socket: there is no address to answer */
+        if (create) {
+            l->nc.stats.drop_malformed++;
+        }
+        return NULL;
+    }
+    LIST_FOREACH (c, &l->subs, sub_next) {
+        if (c->dest_len == len && !memcmp(&c->dest, from, len)) {
+            c->last_rx_ms = netbe_clock_ms(loop_of(l));
+            return c;
+        }
+    }
+    if (!create) {
+        return NULL;
+    }
+    netbe_sockaddr_to_str(from, len, remote, sizeof(remote));
+    if (l->nsubs >= l->max_conn) {
+        l->nc.stats.drop_no_peer++;
+        if (!l->full_logged) {
+            l->full_logged = true;
+            netbe_log(NETBE_LOG_WARNING,
+                      "%s: max-connections=%u reached, dropping datagrams "
+                      "from %s",
+                      l->nc.name, l->max_conn, remote);
+        }
+        return NULL;
+    }
+    l->full_logged = false;
+    do {
+        snprintf(name, sizeof(name), "%s.%u", l->nc.name, l->next_index++);
+    } while (netbe_find_netdev(ctx, name));
+
+    port = netbe_hub_add_port(ctx, l->hubid, NULL, NULL);
+    c = to_dgram(netbe_client_new(ctx, &dgram_info, port, "dgram", name));
+    c->sock = l;
+    c->fd = -1;
+    memcpy(&c->dest, from, len);
+    c->dest_len = len;
+    LIST_INIT(&c->subs);
+    c->last_rx_ms = netbe_clock_ms(loop_of(l));
+    LIST_INSERT_HEAD(&l->subs, c, sub_next);
+    l->nsubs++;
+
+    local_str(l, local, sizeof(local));
+    if (from->sa_family == AF_UNIX) {
+        snprintf(c->nc.info_str, sizeof(c->nc.info_str), "udp=%s:%s", local,
+                 remote);
+    } else {
+        snprintf(c->nc.info_str, sizeof(c->nc.info_str), "udp=%s/%s", local,
+                 remote);
+    }
+    netbe_log(NETBE_LOG_INFO, "%s: new client %s from %s", l->nc.name, name,
+              remote);
+    if (l->idle_ms && !l->timer_armed) {
+        timer_arm(l, c->last_rx_ms + l->idle_ms);
+    }
+    return c;
+}
+
+/* ---- options ---- */
+
+/*
+ * QEMU's convert_host_port(): an IPv4 address or a name resolved to one,
+ * and a port read like strtol() with trailing text ignored.
+ */
+static int convert_host_port(struct sockaddr_in *sin, const char *host,
+                             const char *port, struct netbe_error **errp)
+{
+    char *str;
+    int ret;
+
+    if (strchr(host, ':')) {
+        /* what gethostbyname() answers for an IPv6 literal */
+        netbe_error_setg(errp, "can't resolve host address '%s'", host);
+        return -1;
+    }
+    str = netbe_strdup_printf("%s:%s", host, port);
+    ret = netbe_parse_host_port(sin, str, errp);
+    free(str);
+    return ret;
+}
+
+/* The number of an fd= option, with QEMU 7.2's messages. */
+int netbe_fd_param(const char *name, const char *str, struct netbe_error **errp)
+{
+    struct netbe_error *err = NULL;
+    int fd;
+
+    fd = netbe_fd_from_str(str, &err);
+    if (fd < 0) {
+        if (*str && strspn(str, "0123456789") == strlen(str)) {
+            /* a number, but not open: QEMU finds out setting O_NONBLOCK */
+            netbe_error_free(err);
+            netbe_error_setg(errp, "%s: Can't use file descriptor %s: %s", name,
+                             str, strerror(EBADF));
+            return -1;
+        }
+        netbe_error_propagate(errp, err);
+        return -1;
+    }
+    if (netbe_set_nonblock(fd) < 0) {
+        netbe_error_setg(errp, "%s: Can't use file descriptor %d: %s", name, fd,
+                         strerror(errno));
+        return -1;
+    }
+    return fd;
+}
+
+int netbe_dgram_mcast_create(const struct sockaddr_in *group,
+                             const struct in_addr *localaddr,
+                             struct netbe_error **errp)
+{
+    struct ip_mreq imr;
+    int fd, one = 1;
+
+    if (!IN_MULTICAST(ntohl(group->sin_addr.s_addr))) {
+        netbe_error_setg(errp,
+                         "specified mcastaddr %s (0x%08x) does not contain "
+                         "a multicast address",
+                         inet_ntoa(group->sin_addr),
+                         (unsigned)ntohl(group->sin_addr.s_addr));
+        return -1;
+    }
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        netbe_error_setg(errp, "can't create datagram socket: %s",
+                         strerror(errno));
+        return -1;
+    }
+    /* several VMs on one host share the group's address and port */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
+        netbe_error_setg(errp, "can't set socket option SO_REUSEADDR: %s",
+                         strerror(errno));
+        goto fail;
+    }
+    if (bind(fd, (const struct sockaddr *)group, sizeof(*group)) < 0) {
+        netbe_error_setg(errp, "can't bind ip=%s to socket: %s",
+                         inet_ntoa(group->sin_addr), strerror(errno));
+        goto fail;
+    }
+    imr.imr_multiaddr = group->sin_addr;
+    imr.imr_interface.s_addr =
+        localaddr ? localaddr->s_addr : htonl(INADDR_ANY);
+    if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &imr, sizeof(imr)) < 0) {
+        netbe_error_setg(errp, "can't add socket to multicast group %s: %s",
+                         inet_ntoa(imr.imr_multiaddr), strerror(errno));
+        goto fail;
+    }
+    /* the other VMs of the group may be on this host; TTL stays 1 */
+    if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &one, sizeof(one)) < 0) {
+        netbe_error_setg(errp, "can't force multicast message to loopback: %s",
+                         strerror(errno));
+        goto fail;
+    }
+    if (localaddr && setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, localaddr,
+                                sizeof(*localaddr)) < 0) {
+        netbe_error_setg(errp,
+                         "can't set the default network send interface: %s",
+                         strerror(errno));
+        goto fail;
+    }
+    netbe_set_nonblock(fd);
+    return fd;
+fail:
+    close(fd);
+    return -1;
+}
+
+static int mcast_init(struct netbe_ctx *ctx, const char *name,
+                      struct netbe_client *peer, const struct netbe_sa *remote,
+                      const struct netbe_sa *local, bool has_local,
+                      struct netbe_error **errp)
+{
+    struct sockaddr_in group;
+    struct in_addr laddr;
+    struct netbe_client *nc;
+    int fd;
+
+    if (convert_host_port(&group, remote->host, remote->port, errp) < 0) {
+        return -1;
+    }
+    if (!has_local) {
+        fd = netbe_dgram_mcast_create(&group, NULL, errp);
+    } else if (local->type == NETBE_SA_INET) {
+        if (!inet_aton(local->host, &laddr)) {
+            netbe_error_setg(errp, "localaddr '%s' is not a valid IPv4 address",
+                             local->host);
+            return -1;
+        }
+        fd = netbe_dgram_mcast_create(&group, &laddr, errp);
+    } else if (local->type == NETBE_SA_FD) {
+        fd = netbe_fd_param(name, local->str, errp);
+        if (fd < 0) {
+            return -1;
+        }
+        /*
+         * QEMU reads the fd branch of the address as if it were an inet
+         * one here, so a port is never found: it fails, closing the fd.
+         */
+        netbe_error_setg(errp, "port number '(null)' is invalid");
+        close(fd);
+        return -1;
+    } else {
+        netbe_error_setg(errp, "only support inet or fd type for local");
+        return -1;
+    }
+    if (fd < 0) {
+        return -1;
+    }
+    /* "dram" is QEMU 7.2's model string for multicast, typo included */
+    nc = netbe_dgram_client_new(ctx, NETBE_DRIVER_DGRAM, peer, "dram", name, fd,
+                                (struct sockaddr *)&group, sizeof(group));
+    snprintf(nc->info_str, sizeof(nc->info_str), "mcast=%s:%d",
+             inet_ntoa(group.sin_addr), ntohs(group.sin_port));
+    return 0;
+}
+
+/* QEMU builds unix addresses itself here, with its own length check. */
+static int unix_addr(struct sockaddr_un *sun, const char *path,
+                     struct netbe_error **errp)
+{
+    int n;
+
+    memset(sun, 0, sizeof(*sun));
+    sun->sun_family = AF_UNIX;
+    n = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", path);
+    if (n < 0 || (size_t)n >= sizeof(sun->sun_path)) {
+        netbe_error_setg(errp, "UNIX socket path '%s' is too long", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* SocketAddressType_str() of what @fd is bound to. */
+static const char *fd_addr_type(int fd, struct netbe_error **errp)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+        netbe_error_setg(errp, "Unable to query local socket address: %s",
+                         strerror(errno));
+        return NULL;
+    }
+    switch (ss.ss_family) {
+    case AF_INET:
+    case AF_INET6:
+        return "inet";
+    case AF_UNIX:
+        return "unix";
+#ifdef AF_VSOCK
+    case AF_VSOCK:
+        return "vsock";
+#endif
+    default:
+        netbe_error_setg(errp, "socket family %d unsupported", ss.ss_family);
+        return NULL;
+    }
+}
+
+struct extra {
+    bool has_hubid;
+    int hubid;
+    bool learning;
+    int64_t idle_ms;
+    unsigned max_conn;
+};
+
+/* The keys beyond QEMU: only with hubid=, and checked before QEMU's. */
+static int extra_from_opts(struct extra *x, const struct netbe_opts *opts,
+                           struct netbe_error **errp)
+{
+    static const char *const needs_hub[] = {"learning", "idle-timeout",
+                                            "max-connections"};
+    uint64_t n;
+
+    x->has_hubid = netbe_opts_get(opts, "hubid") != NULL;
+    x->hubid = (int)netbe_opts_get_number(opts, "hubid", 0);
+    for (size_t i = 0; i < NETBE_ARRAY_SIZE(needs_hub); i++) {
+        if (!x->has_hubid && netbe_opts_get(opts, needs_hub[i])) {
+            netbe_error_setg(errp,
+                             "%s= is only valid with hubid=", needs_hub[i]);
+            return -1;
+        }
+    }
+    x->learning = netbe_opts_get_bool(opts, "learning", true);
+    n = netbe_opts_get_number(opts, "idle-timeout", IDLE_TIMEOUT_DEFAULT);
+    if (n > INT64_MAX / 1000) {
+        netbe_error_setg(errp, "idle-timeout= is too large");
+        return -1;
+    }
+    x->idle_ms = (int64_t)n * 1000;
+    n = netbe_opts_get_number(opts, "max-connections", MAX_CONNECTIONS_DEFAULT);
+    if (n < 1 || n > MAX_CONNECTIONS_LIMIT) {
+        netbe_error_setg(errp, "max-connections= must be between 1 and %d",
+                         MAX_CONNECTIONS_LIMIT);
+        return -1;
+    }
+    x->max_conn = (unsigned)n;
+    return 0;
+}
+
+/* A bound, non-blocking datagram socket for @local (inet or unix). */
+static int bind_local(const struct netbe_sa *local, struct sockaddr_in *lin,
+                      const char **created, struct netbe_error **errp)
+{
+    struct sockaddr_un lun;
+    int fd, one = 1;
+
+    *created = NULL;
+    if (local->type == NETBE_SA_INET) {
+        fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            netbe_error_setg(errp, "can't create datagram socket: %s",
+                             strerror(errno));
+            return -1;
+        }
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
+            netbe_error_setg(errp, "can't set socket option SO_REUSEADDR: %s",
+                             strerror(errno));
+            close(fd);
+            return -1;
+        }
+        if (bind(fd, (struct sockaddr *)lin, sizeof(*lin)) < 0) {
+            netbe_error_setg(errp, "can't bind ip=%s to socket: %s",
+                             inet_ntoa(lin->sin_addr), strerror(errno));
+            close(fd);
+            return -1;
+        }
+        netbe_set_nonblock(fd);
+        return fd;
+    }
+    if (unlink(local->path) < 0 && errno != ENOENT) {
+        netbe_error_setg(errp, "failed to unlink socket %s: %s", local->path,
+                         strerror(errno));
+        return -1;
+    }
+    if (unix_addr(&lun, local->path, errp) < 0) {
+        return -1;
+    }
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        netbe_error_setg(errp, "can't create datagram socket: %s",
+                         strerror(errno));
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&lun, sizeof(lun)) < 0) {
+        netbe_error_setg(errp, "can't bind unix=%s to socket: %s", lun.sun_path,
+                         strerror(errno));
+        close(fd);
+        return -1;
+    }
+    netbe_set_nonblock(fd);
+    *created = local->path;
+    return fd;
+}
+
+static int listener_init(struct netbe_ctx *ctx, const char *name,
+                         struct netbe_client *peer,
+                         const struct netbe_sa *local, const struct extra *x,
+                         struct netbe_error **errp)
+{
+    struct sockaddr_in lin;
+    const char *created = NULL;
+    const char *what;
+    char addr[160];
+    struct dgram *l;
+    int fd;
+
+    if (local->type == NETBE_SA_INET) {
+        if (convert_host_port(&lin, local->host, local->port, errp) < 0) {
+            return -1;
+        }
+    }
+    if (local->type == NETBE_SA_FD) {
+        fd = netbe_fd_param(name, local->str, errp);
+        if (fd < 0) {
+            return -1;
+        }
+        what = fd_addr_type(fd, errp);
+        if (!what) {
+            return -1;
+        }
+    } else {
+        fd = bind_local(local, &lin, &created, errp);
+        if (fd < 0) {
+            return -1;
+        }
+    }
+    if (netbe_hub_set_learning(ctx, x->hubid, x->learning, errp) < 0) {
+        close(fd);
+        if (created) {
+            unlink(created);
+        }
+        return -1;
+    }
+    l = client_new(ctx, &dgram_info, peer, "dgram", name, fd, NULL, 0, true);
+    l->listener = true;
+    l->hubid = x->hubid;
+    l->idle_ms = x->idle_ms;
+    l->max_conn = x->max_conn;
+    if (created) {
+        l->unlink_path = netbe_strdup(created);
+    }
+    if (l->idle_ms) {
+        struct netbe_loop *loop = netbe_ctx_loop(ctx);
+
+        l->timer = loop->ops->timer_new(loop->opaque, idle_cb, l);
+    }
+    if (local->type == NETBE_SA_FD) {
+        snprintf(l->nc.info_str, sizeof(l->nc.info_str), "fd=%d hubid=%d", fd,
+                 x->hubid);
+    } else {
+        local_str(l, addr, sizeof(addr));
+        snprintf(l->nc.info_str, sizeof(l->nc.info_str), "udp=%s hubid=%d",
+                 addr, x->hubid);
+    }
+    return 0;
+}
+
+static int dgram_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
+                      const char *name, struct netbe_client *peer,
+                      struct netbe_error **errp)
+{
+    struct netbe_sa local, remote;
+    struct sockaddr_in lin, rin;
+    struct sockaddr_un lun, run;
+    const struct sockaddr *dest = NULL;
+    socklen_t dest_len = 0;
+    const char *created = NULL;
+    struct netbe_client *nc;
+    struct extra x;
+    bool has_local, has_remote;
+    int r, fd, ret = -1;
+
+    if (!netbe_ctx_loop(ctx)) {
+        netbe_error_setg(errp, "dgram needs an event loop");
+        return -1;
+    }
+    /* QAPI visits local before remote */
+    r = netbe_sa_from_opts(&local, opts, "local", errp);
+    if (r < 0) {
+        return -1;
+    }
+    has_local = r == 0;
+    r = netbe_sa_from_opts(&remote, opts, "remote", errp);
+    if (r < 0) {
+        netbe_sa_clear(&local);
+        return -1;
+    }
+    has_remote = r == 0;
+    if (extra_from_opts(&x, opts, errp) < 0) {
+        goto out;
+    }
+
+    /* a multicast group as remote address */
+    if (has_remote && remote.type == NETBE_SA_INET) {
+        struct sockaddr_in m;
+
+        if (convert_host_port(&m, remote.host, remote.port, errp) < 0) {
+            goto out;
+        }
+        if (IN_MULTICAST(ntohl(m.sin_addr.s_addr))) {
+            if (x.has_hubid) {
+                netbe_error_setg(errp, "hubid= and remote= are exclusive");
+                goto out;
+            }
+            ret = mcast_init(ctx, name, peer, &remote, &local, has_local, errp);
+            goto out;
+        }
+    }
+
+    if (!has_local) {
+        netbe_error_setg(errp, "dgram requires local= parameter");
+        goto out;
+    }
+    if (x.has_hubid) {
+        if (has_remote) {
+            netbe_error_setg(errp, "hubid= and remote= are exclusive");
+            goto out;
+        }
+        ret = listener_init(ctx, name, peer, &local, &x, errp);
+        goto out;
+    }
+    if (has_remote) {
+        if (local.type == NETBE_SA_FD) {
+            netbe_error_setg(errp, "don't set remote with local.fd");
+            goto out;
+        }
+        if (remote.type != local.type) {
+            netbe_error_setg(errp, "remote and local types must be the same");
+            goto out;
+        }
+    } else if (local.type != NETBE_SA_FD) {
+        netbe_error_setg(errp,
+                         "type=inet or type=unix requires remote parameter");
+        goto out;
+    }
+
+    switch (local.type) {
+    case NETBE_SA_INET:
+        if (convert_host_port(&lin, local.host, local.port, errp) < 0 ||
+            convert_host_port(&rin, remote.host, remote.port, errp) < 0) {
+            goto out;
+        }
+        fd = bind_local(&local, &lin, &created, errp);
+        if (fd < 0) {
+            goto out;
+        }
+        dest = (struct sockaddr *)&rin;
+        dest_len = sizeof(rin);
+        break;
+    case NETBE_SA_UNIX:
+        /* QEMU unlinks before it checks either path's length */
+        if (unlink(local.path) < 0 && errno != ENOENT) {
+            netbe_error_setg(errp, "failed to unlink socket %s: %s", local.path,
+                             strerror(errno));
+            goto out;
+        }
+        if (unix_addr(&lun, local.path, errp) < 0 ||
+            unix_addr(&run, remote.path, errp) < 0) {
+            goto out;
+        }
+        fd = bind_local(&local, NULL, &created, errp);
+        if (fd < 0) {
+            goto out;
+        }
+        dest = (struct sockaddr *)&run;
+        dest_len = sizeof(run);
+        break;
+    case NETBE_SA_FD:
+    default:
+        fd = netbe_fd_param(name, local.str, errp);
+        if (fd < 0) {
+            goto out;
+        }
+        break;
+    }
+
+    if (local.type == NETBE_SA_FD) {
+        const char *type = fd_addr_type(fd, errp);
+
+        if (!type) {
+            goto out;
+        }
+        nc = netbe_dgram_client_new(ctx, NETBE_DRIVER_DGRAM, peer, "dgram",
+                                    name, fd, NULL, 0);
+        snprintf(nc->info_str, sizeof(nc->info_str), "fd=%d %s", fd, type);
+    } else {
+        nc = netbe_dgram_client_new(ctx, NETBE_DRIVER_DGRAM, peer, "dgram",
+                                    name, fd, dest, dest_len);
+        if (created) {
+            to_dgram(nc)->unlink_path = netbe_strdup(created);
+        }
+        if (local.type == NETBE_SA_INET) {
+            /*
+             * QEMU 7.2 formats both addresses with inet_ntoa() in one call,
+             * so its static buffer shows the local address twice.  We print
+             * what QEMU prints.
+             */
+            char lhost[INET_ADDRSTRLEN];
+
+            inet_ntop(AF_INET, &lin.sin_addr, lhost, sizeof(lhost));
+            snprintf(nc->info_str, sizeof(nc->info_str), "udp=%s:%d/%s:%d",
+                     lhost, ntohs(lin.sin_port), lhost, ntohs(rin.sin_port));
+        } else {
+            snprintf(nc->info_str, sizeof(nc->info_str), "udp=%s:%s",
+                     lun.sun_path, run.sun_path);
+        }
+    }
+    ret = 0;
+out:
+    netbe_sa_clear(&local);
+    netbe_sa_clear(&remote);
+    return ret;
+}
+
+static const struct netbe_opt_desc dgram_opts[] = {
+    {.name = "local.*",
+     .type = NETBE_OPT_STRING,
+     .help = "local address: local.type=inet,local.host=H,local.port=P | "
+             "local.type=unix,local.path=PATH | local.type=fd,local.str=FD"},
+    {.name = "remote.*",
+     .type = NETBE_OPT_STRING,
+     .help = "remote address: remote.type=inet,remote.host=H,remote.port=P "
+             "(a multicast group joins it) | "
+             "remote.type=unix,remote.path=PATH"},
+    {.name = "hubid",
+     .type = NETBE_OPT_INT32,
+     .help = "with only local=: every source address becomes a client "
+             "ID.N on a new port of this hub (a switch for many VMs)"},
+    {.name = "learning",
+     .type = NETBE_OPT_BOOL,
+     .help = "with hubid=: the hub learns MAC addresses and forwards "
+             "unicast to one port only",
+     .def = "on"},
+    {.name = "idle-timeout",
+     .type = NETBE_OPT_NUMBER,
+     .help = "with hubid=: seconds without a datagram from a source "
+             "before its client is removed (0: never)",
+     .def = "300"},
+    {.name = "max-connections",
+     .type = NETBE_OPT_NUMBER,
+     .help = "with hubid=: most sources served at once; datagrams of "
+             "further sources are dropped",
+     .def = "64"},
+    {0},
+};
+
+static const struct netbe_schema dgram_schema = {
+    .type = "dgram",
+    .opts = dgram_opts,
+    .keyval = true,
+};
+
+const struct netbe_backend_type netbe_backend_dgram = {
+    .name = "dgram",
+    .driver = NETBE_DRIVER_DGRAM,
+    .schema = &dgram_schema,
+    .netdev_ok = true,
+    .net_ok = true,
+    .init = dgram_init,
+};
