@@ -112,7 +112,12 @@ static void conn_update(struct stream *s)
         if (!s->read_paused) {
             ev |= NETBE_EV_READ;
         }
-        if (s->broken || netbe_txbuf_used(&s->tx)) {
+        /*
+         * While the core holds frames for us (we said "not now"), keep
+         * watching for WRITE even if a batch-end flush emptied the buffer:
+         * the write event is what hands them back (conn_writable).
+         */
+        if (s->broken || netbe_txbuf_used(&s->tx) || s->nc.receive_disabled) {
             ev |= NETBE_EV_WRITE;
         }
     }
@@ -392,13 +397,13 @@ static void conn_writable(struct stream *s)
         mark_broken(s, errno);
         return;
     }
-    conn_update(s);
     if (r == 1 && s->nc.receive_disabled) {
         /* what the core held back may come now, in one batch */
         netbe_batch_begin(s->nc.ctx);
         netbe_flush_queued(&s->nc);
         netbe_batch_end(s->nc.ctx);
     }
+    conn_update(s);
 }
 
 static void client_connected(struct stream *s)

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 
@@ -27,14 +28,37 @@ def free_port(kind=socket.SOCK_STREAM):
 
 class Tap:
     """A unix datagram socket the test owns; the forwarder's dgram netdev
-    sends to it and receives from `peer_path`."""
+    sends to it and receives from `peer_path`.
+
+    A unix datagram socket queues at most net.unix.max_dgram_qlen (10)
+    datagrams whatever its buffer size, so a reader thread drains it all
+    the time: a tap read only after the sending is done would push the
+    forwarder into backpressure and the test's own sendto() would block.
+    """
 
     def __init__(self, directory, name):
         self.path = os.path.join(directory, name + ".test")
         self.peer_path = os.path.join(directory, name + ".fwd")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sock.settimeout(0.1)
+        self.frames = []
+        self.cond = threading.Condition()
+        self.running = True
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        while self.running:
+            try:
+                f = self.sock.recv(1 << 17)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.cond:
+                self.frames.append(f)
+                self.cond.notify_all()
 
     def netdev(self, nid="tap"):
         return (f"dgram,id={nid},local.type=unix,local.path={self.peer_path},"
@@ -44,17 +68,20 @@ class Tap:
         self.sock.sendto(frame, self.peer_path)
 
     def recv(self, timeout):
-        self.sock.settimeout(timeout)
-        try:
-            return self.sock.recv(1 << 17)
-        except socket.timeout:
-            return None
+        """The oldest frame not yet taken, or None after `timeout`."""
+        with self.cond:
+            if not self.frames:
+                self.cond.wait(timeout)
+            return self.frames.pop(0) if self.frames else None
 
     def drain(self):
-        while self.recv(0.05) is not None:
-            pass
+        time.sleep(0.05)
+        with self.cond:
+            self.frames.clear()
 
     def close(self):
+        self.running = False
+        self.reader.join()
         self.sock.close()
 
 
