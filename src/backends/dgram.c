@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,20 +56,38 @@ struct tx_slot {
  * arena in arrival order; the arena is reused from its start whenever
  * the ring empties, which is the common case after every flush.
  */
+/* A control message carrying one UDP_SEGMENT or UDP_GRO value. */
+union udp_cmsg {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+};
+
 struct tx_ring {
     unsigned count;
     size_t used;
     uint8_t *arena;
     struct tx_slot slot[BATCH];
     struct mmsghdr msg[BATCH];
+    /* with UDP GSO: the run of slots each message carries */
+    struct iovec giov[BATCH];
+    unsigned gcount[BATCH];
+    union udp_cmsg gctl[BATCH];
 };
 
 struct rx_bufs {
     struct mmsghdr msg[BATCH];
     struct iovec iov[BATCH];
     struct sockaddr_storage from[BATCH];
-    uint8_t *buf; /* BATCH slots of NETBE_NET_BUFSIZE bytes */
+    union udp_cmsg ctl[BATCH]; /* UDP_GRO: the segment size */
+    uint8_t *buf;              /* BATCH slots of NETBE_NET_BUFSIZE bytes */
 };
+
+/*
+ * UDP GSO: the kernel's limits on one send, 64 segments (UDP_MAX_SEGMENTS
+ * of older kernels) and an IPv4 UDP payload.
+ */
+#define GSO_MAX_SEGS 64
+#define GSO_MAX_BYTES 65507
 
 struct dgram {
     struct netbe_client nc; /* first: the core allocates info->size */
@@ -87,6 +106,12 @@ struct dgram {
      * timer rather than on a WRITE event.
      */
     bool poll_blind;
+    /*
+     * An inet socket on a kernel with UDP GSO/GRO: runs of equal frames to
+     * one address leave in one send, and a GSO sender's runs arrive in one
+     * receive; each frame is still one datagram on the wire.
+     */
+    bool gso, gro;
     void *retry_timer;
     struct sockaddr_storage dest;
     socklen_t dest_len; /* 0: send() on a connected socket */
@@ -199,15 +224,122 @@ static void tx_failed(struct dgram *s, struct tx_slot *sl, int err)
     }
 }
 
+static bool same_dest(const struct tx_slot *a, const struct tx_slot *b)
+{
+    return a->tolen == b->tolen &&
+           (!a->tolen || memcmp(&a->to, &b->to, a->tolen) == 0);
+}
+
+/*
+ * Gather the slots from @first into messages of UDP GSO runs: equal sizes
+ * (the last of a run may be shorter), one destination, contiguous in the
+ * arena (tx_put appends), within the kernel's limits.
+ * Return: messages built
+ */
+static unsigned gso_build(struct tx_ring *t, unsigned first)
+{
+    unsigned g = 0, i = first;
+
+    while (i < t->count && g < BATCH) {
+        struct tx_slot *head = &t->slot[i];
+        struct msghdr *h = &t->msg[g].msg_hdr;
+        size_t seg = head->iov.iov_len, total = seg;
+        unsigned n = 1;
+
+        for (i++; i < t->count && n < GSO_MAX_SEGS; i++, n++) {
+            struct tx_slot *sl = &t->slot[i];
+            struct tx_slot *prev = sl - 1;
+
+            if (sl->iov.iov_len > seg ||
+                total + sl->iov.iov_len > GSO_MAX_BYTES ||
+                !same_dest(head, sl) ||
+                (uint8_t *)prev->iov.iov_base + prev->iov.iov_len !=
+                    sl->iov.iov_base ||
+                prev->iov.iov_len != seg) {
+                break;
+            }
+            total += sl->iov.iov_len;
+        }
+        memset(h, 0, sizeof(*h));
+        t->giov[g].iov_base = head->iov.iov_base;
+        t->giov[g].iov_len = total;
+        h->msg_iov = &t->giov[g];
+        h->msg_iovlen = 1;
+        if (head->tolen) {
+            h->msg_name = &head->to;
+            h->msg_namelen = head->tolen;
+        }
+        if (n > 1) {
+            struct cmsghdr *cm;
+
+            h->msg_control = t->gctl[g].buf;
+            h->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+            cm = CMSG_FIRSTHDR(h);
+            cm->cmsg_level = SOL_UDP;
+            cm->cmsg_type = UDP_SEGMENT;
+            cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            *(uint16_t *)CMSG_DATA(cm) = (uint16_t)seg;
+        }
+        t->gcount[g++] = n;
+    }
+    return g;
+}
+
+/*
+ * The GSO form of the send loop.  Return: slots sent or dropped, with
+ * *@wait set when the socket is full; -1 when the kernel refused GSO
+ * itself (the caller falls back to one datagram per message).
+ */
+static int tx_flush_gso(struct dgram *s, bool *wait)
+{
+    struct tx_ring *t = s->tx;
+    unsigned done = 0;
+
+    while (done < t->count) {
+        unsigned g = gso_build(t, done);
+        int r = sendmmsg(s->fd, t->msg, g, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+        if (r < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                *wait = true;
+                break;
+            }
+            if (t->gcount[0] > 1 &&
+                (errno == EINVAL || errno == EIO || errno == ENOPROTOOPT ||
+                 errno == EOPNOTSUPP)) {
+                /* e.g. a route whose MTU is below the segment size */
+                t->count -= done;
+                memmove(t->slot, t->slot + done, t->count * sizeof(*t->slot));
+                return -1;
+            }
+            for (unsigned k = 0; k < t->gcount[0]; k++) {
+                tx_failed(s, &t->slot[done + k], errno);
+            }
+            done += t->gcount[0];
+            continue;
+        }
+        if (r > 0) {
+            s->tx_err_logged = false;
+        }
+        for (int m = 0; m < r; m++) {
+            done += t->gcount[m];
+        }
+    }
+    return (int)done;
+}
+
 /*
  * Send what the ring holds of socket owner @s.  Datagrams go whole or not
  * at all, so a short sendmmsg() leaves whole slots to resume with.
  */
-static void tx_flush(struct dgram *s)
+/* One datagram per message.  Return: slots sent or dropped. */
+static unsigned tx_flush_plain(struct dgram *s, bool *wait)
 {
     struct tx_ring *t = s->tx;
     unsigned done = 0;
-    bool wait = false;
 
     while (done < t->count) {
         unsigned n = t->count - done;
@@ -231,7 +363,7 @@ static void tx_flush(struct dgram *s)
                 continue;
             }
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                wait = true;
+                *wait = true;
                 break;
             }
             /* the first datagram failed for itself: drop it, go on */
@@ -244,6 +376,25 @@ static void tx_flush(struct dgram *s)
         }
         done += (unsigned)r;
     }
+    return done;
+}
+
+static void tx_flush(struct dgram *s)
+{
+    struct tx_ring *t = s->tx;
+    bool wait = false;
+    unsigned done;
+    int r = -1;
+
+    if (s->gso) {
+        r = tx_flush_gso(s, &wait);
+        if (r < 0) {
+            s->gso = false; /* for good: this socket's route refuses it */
+            netbe_debug("%s: UDP GSO refused, one datagram per send now",
+                        s->nc.name);
+        }
+    }
+    done = r >= 0 ? (unsigned)r : tx_flush_plain(s, &wait);
     if (done == t->count) {
         t->count = 0;
         t->used = 0;
@@ -346,6 +497,45 @@ static void sent_cb(struct netbe_client *sender, ssize_t ret)
 static struct dgram *sub_for(struct dgram *s, const struct sockaddr *from,
                              socklen_t len, bool create);
 
+/* One frame in from source @c (@s itself, or a listener's sub-client). */
+static void deliver_in(struct dgram *s, struct dgram *c, const uint8_t *buf,
+                       size_t len)
+{
+    if (c != s) {
+        /*
+         * One socket serves every source, so one source's congestion must
+         * not stop the others: a frame its hub cannot take now is dropped,
+         * as a switch port would.
+         */
+        if (!netbe_can_send(&c->nc)) {
+            c->nc.stats.drop_queue_full++;
+        } else {
+            netbe_send(&c->nc, buf, len);
+        }
+        return;
+    }
+    /* paused at once, so that sent_cb() may resume it at any time */
+    if (netbe_send_async(&c->nc, buf, len, sent_cb) == 0) {
+        s->read_paused = true;
+    }
+}
+
+/* With UDP_GRO: the segment size of a coalesced datagram, else 0. */
+static size_t gro_size(struct msghdr *h)
+{
+    struct cmsghdr *cm;
+
+    for (cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR(h, cm)) {
+        if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+            int v;
+
+            memcpy(&v, CMSG_DATA(cm), sizeof(v));
+            return v > 0 ? (size_t)v : 0;
+        }
+    }
+    return 0;
+}
+
 static void read_batch(struct dgram *s)
 {
     struct rx_bufs *rx = s->rx;
@@ -355,6 +545,9 @@ static void read_batch(struct dgram *s)
         rx->msg[i].msg_hdr.msg_namelen = sizeof(rx->from[i]);
         rx->msg[i].msg_hdr.msg_flags = 0;
         rx->msg[i].msg_len = 0;
+        if (s->gro) {
+            rx->msg[i].msg_hdr.msg_controllen = sizeof(rx->ctl[i]);
+        }
     }
     do {
         n = recvmmsg(s->fd, rx->msg, BATCH, MSG_DONTWAIT, NULL);
@@ -368,7 +561,9 @@ static void read_batch(struct dgram *s)
         struct msghdr *h = &rx->msg[i].msg_hdr;
         size_t len = rx->msg[i].msg_len;
         bool bad = (h->msg_flags & MSG_TRUNC) || len == 0;
+        const uint8_t *p = rx->iov[i].iov_base;
         struct dgram *c = s;
+        size_t seg;
 
         if (s->listener) {
             /* a bad datagram counts against its source, makes no client */
@@ -388,22 +583,13 @@ static void read_batch(struct dgram *s)
             c->nc.stats.drop_malformed++;
             continue;
         }
-        if (c != s) {
-            /*
-             * One socket serves every source, so one source's congestion
-             * must not stop the others: a frame its hub cannot take now is
-             * dropped, as a switch port would.
-             */
-            if (!netbe_can_send(&c->nc)) {
-                c->nc.stats.drop_queue_full++;
-            } else {
-                netbe_send(&c->nc, rx->iov[i].iov_base, len);
-            }
-            continue;
+        /* a GSO sender's run, coalesced: each segment is one datagram */
+        seg = s->gro ? gro_size(h) : 0;
+        if (!seg || seg >= len) {
+            seg = len;
         }
-        /* paused at once, so that sent_cb() may resume it at any time */
-        if (netbe_send_async(&c->nc, rx->iov[i].iov_base, len, sent_cb) == 0) {
-            s->read_paused = true;
+        for (size_t off = 0; off < len; off += seg) {
+            deliver_in(s, c, p + off, len - off < seg ? len - off : seg);
         }
     }
     netbe_batch_end(s->nc.ctx);
@@ -476,6 +662,26 @@ static void bufs_alloc(struct dgram *s)
     s->tx->arena = netbe_malloc0(TX_ARENA);
 }
 
+/* Turn on UDP GSO and GRO where the socket and the kernel have them. */
+static void udp_offloads(struct dgram *s)
+{
+    int proto = 0, zero = 0, one = 1;
+    socklen_t len = sizeof(proto);
+
+    if (getsockopt(s->fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) < 0 ||
+        proto != IPPROTO_UDP) {
+        return;
+    }
+    /* setting a default segment size of 0 only asks "do you know GSO?" */
+    s->gso = setsockopt(s->fd, SOL_UDP, UDP_SEGMENT, &zero, sizeof(zero)) == 0;
+    s->gro = setsockopt(s->fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
+    if (s->gro) {
+        for (int i = 0; i < BATCH; i++) {
+            s->rx->msg[i].msg_hdr.msg_control = s->rx->ctl[i].buf;
+        }
+    }
+}
+
 static struct dgram *client_new(struct netbe_ctx *ctx,
                                 const struct netbe_client_info *info,
                                 struct netbe_client *peer, const char *model,
@@ -497,6 +703,7 @@ static struct dgram *client_new(struct netbe_ctx *ctx,
     }
     LIST_INIT(&s->subs);
     bufs_alloc(s);
+    udp_offloads(s);
     s->events = NETBE_EV_READ;
     s->watch = netbe_watch_fd(loop, fd, s->events, fd_cb, s);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
@@ -873,33 +1080,6 @@ static int unix_addr(struct sockaddr_un *sun, const char *path,
     return 0;
 }
 
-/* SocketAddressType_str() of what @fd is bound to. */
-static const char *fd_addr_type(int fd, struct netbe_error **errp)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
-        netbe_error_setg(errp, "Unable to query local socket address: %s",
-                         strerror(errno));
-        return NULL;
-    }
-    switch (ss.ss_family) {
-    case AF_INET:
-    case AF_INET6:
-        return "inet";
-    case AF_UNIX:
-        return "unix";
-#ifdef AF_VSOCK
-    case AF_VSOCK:
-        return "vsock";
-#endif
-    default:
-        netbe_error_setg(errp, "socket family %d unsupported", ss.ss_family);
-        return NULL;
-    }
-}
-
 struct extra {
     bool has_hubid;
     int hubid;
@@ -1019,7 +1199,7 @@ static int listener_init(struct netbe_ctx *ctx, const char *name,
         if (fd < 0) {
             return -1;
         }
-        what = fd_addr_type(fd, errp);
+        what = netbe_fd_addr_type(fd, errp);
         if (!what) {
             return -1;
         }
@@ -1180,7 +1360,7 @@ static int dgram_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
     }
 
     if (local.type == NETBE_SA_FD) {
-        const char *type = fd_addr_type(fd, errp);
+        const char *type = netbe_fd_addr_type(fd, errp);
 
         if (!type) {
             goto out;

@@ -476,33 +476,6 @@ static int connect_init(struct netbe_ctx *ctx, const char *name,
     return 0;
 }
 
-/* SocketAddressType_str() of what a datagram @fd is bound to. */
-static const char *local_type(int fd, struct netbe_error **errp)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
-        netbe_error_setg(errp, "Unable to query local socket address: %s",
-                         strerror(errno));
-        return NULL;
-    }
-    switch (ss.ss_family) {
-    case AF_INET:
-    case AF_INET6:
-        return "inet";
-    case AF_UNIX:
-        return "unix";
-#ifdef AF_VSOCK
-    case AF_VSOCK:
-        return "vsock";
-#endif
-    default:
-        netbe_error_setg(errp, "socket family %d unsupported", ss.ss_family);
-        return NULL;
-    }
-}
-
 static int fd_init(struct netbe_ctx *ctx, const char *name,
                    struct netbe_client *peer, const char *str,
                    struct netbe_error **errp)
@@ -524,7 +497,7 @@ static int fd_init(struct netbe_ctx *ctx, const char *name,
     }
     switch (so_type) {
     case SOCK_DGRAM:
-        type = local_type(fd, errp);
+        type = netbe_fd_addr_type(fd, errp);
         if (!type) {
             return -1;
         }

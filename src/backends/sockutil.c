@@ -792,3 +792,29 @@ int netbe_txbuf_flush(struct netbe_txbuf *tb, int fd)
     tb->head = tb->tail = 0;
     return 1;
 }
+
+const char *netbe_fd_addr_type(int fd, struct netbe_error **errp)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+        netbe_error_setg(errp, "Unable to query local socket address: %s",
+                         strerror(errno));
+        return NULL;
+    }
+    switch (ss.ss_family) {
+    case AF_INET:
+    case AF_INET6:
+        return "inet";
+    case AF_UNIX:
+        return "unix";
+#ifdef AF_VSOCK
+    case AF_VSOCK:
+        return "vsock";
+#endif
+    default:
+        netbe_error_setg(errp, "socket family %d unsupported", ss.ss_family);
+        return NULL;
+    }
+}

@@ -67,6 +67,12 @@ void netbe_sockaddr_to_str(const struct sockaddr *sa, socklen_t len, char *out,
  */
 int netbe_fd_from_str(const char *str, struct netbe_error **errp);
 
+/**
+ * netbe_fd_addr_type() - QEMU's SocketAddressType name ("inet", "unix",
+ * "vsock") of what @fd is bound to, or NULL with QEMU's message
+ */
+const char *netbe_fd_addr_type(int fd, struct netbe_error **errp);
+
 int netbe_set_nonblock(int fd);
 int netbe_set_cloexec(int fd);
 

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,6 +359,109 @@ static void test_udp_batch_in_order(void **state)
     assert_true(wait_frames(vm, 150));
     assert_int_equal(vm->n, 150);
     assert_true(vm->in_order);
+    netbe_ctx_free(ctx);
+    close(sock);
+}
+
+/*
+ * A batch of equal frames to one address leaves through UDP GSO where the
+ * kernel has it; whatever the path, the receiver must see one datagram per
+ * frame, byte-exact and in order, a shorter last frame of a run included.
+ */
+static void test_udp_gso_runs(void **state)
+{
+    struct netbe_ctx *ctx = netbe_ctx_new(loop);
+    struct probe *vm = probe_new(ctx, "vm");
+    int sock = udp_socket("127.0.0.1", 0);
+    int lport = free_port(), rport = port_of(sock);
+    static const size_t sizes[] = {300, 120, 500, 60};
+    static const int counts[] = {40, 1, 10, 70};
+    uint8_t buf[FRAME_MAX], got[FRAME_MAX];
+    char str[256];
+    uint32_t seq = 0;
+
+    snprintf(str, sizeof(str),
+             "dgram,id=d,local.type=inet,local.host=127.0.0.1,local.port=%d,"
+             "remote.type=inet,remote.host=127.0.0.1,remote.port=%d",
+             lport, rport);
+    add_ok(ctx, str, &vm->nc);
+    netbe_batch_begin(ctx);
+    for (int r = 0; r < 4; r++) {
+        for (int i = 0; i < counts[r]; i++) {
+            make_frame(buf, sizes[r], NULL, 1, seq++);
+            assert_int_equal(netbe_send(&vm->nc, buf, sizes[r]),
+                             (ssize_t)sizes[r]);
+        }
+    }
+    netbe_batch_end(ctx);
+    seq = 0;
+    for (int r = 0; r < 4; r++) {
+        for (int i = 0; i < counts[r]; i++) {
+            uint8_t want[FRAME_MAX];
+
+            make_frame(want, sizes[r], NULL, 1, seq++);
+            assert_int_equal(recv_dgram(sock, got, sizeof(got)),
+                             (ssize_t)sizes[r]);
+            assert_memory_equal(got, want, sizes[r]);
+        }
+    }
+    netbe_ctx_free(ctx);
+    close(sock);
+}
+
+/*
+ * A sender using UDP GSO: with UDP_GRO netbe may get the run in one piece
+ * and must cut it at the segment size; each segment is one frame.
+ */
+static void test_udp_gro_run_in(void **state)
+{
+    struct netbe_ctx *ctx = netbe_ctx_new(loop);
+    struct probe *vm = probe_new(ctx, "vm");
+    int sock = udp_socket("127.0.0.1", 0);
+    int lport = free_port(), rport = port_of(sock);
+    uint8_t run[12 * 200];
+    size_t len = 0;
+    char str[256];
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)lport)};
+    struct iovec iov;
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr h = {.msg_name = &to,
+                       .msg_namelen = sizeof(to),
+                       .msg_iov = &iov,
+                       .msg_iovlen = 1,
+                       .msg_control = ctl.buf,
+                       .msg_controllen = sizeof(ctl.buf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&h);
+
+    snprintf(str, sizeof(str),
+             "dgram,id=d,local.type=inet,local.host=127.0.0.1,local.port=%d,"
+             "remote.type=inet,remote.host=127.0.0.1,remote.port=%d",
+             lport, rport);
+    add_ok(ctx, str, &vm->nc);
+    for (uint32_t i = 0; i < 11; i++) {
+        len += make_frame(run + len, 200, NULL, 3, i);
+    }
+    len += make_frame(run + len, 80, NULL, 3, 11); /* a shorter last one */
+    inet_aton("127.0.0.1", &to.sin_addr);
+    iov.iov_base = run;
+    iov.iov_len = len;
+    cm->cmsg_level = SOL_UDP;
+    cm->cmsg_type = UDP_SEGMENT;
+    cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    *(uint16_t *)CMSG_DATA(cm) = 200;
+    assert_int_equal(sendmsg(sock, &h, 0), (ssize_t)len);
+    assert_true(wait_frames(vm, 12));
+    pump(20);
+    assert_int_equal(vm->n, 12);
+    assert_true(vm->in_order);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(vm->len[i], 200);
+        assert_memory_equal(vm->data[i], run + 200 * i, 200);
+    }
     netbe_ctx_free(ctx);
     close(sock);
 }
@@ -907,6 +1011,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_udp_both_ways),
         cmocka_unit_test(test_udp_batch_in_order),
+        cmocka_unit_test(test_udp_gso_runs),
+        cmocka_unit_test(test_udp_gro_run_in),
         cmocka_unit_test(test_unix_both_ways),
         cmocka_unit_test(test_fd),
         cmocka_unit_test(test_oversize_and_empty),
