@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 if [ ! -d build ]; then
-    meson setup build --buildtype=release
+    # the unit tests need cmocka, which only the test set-up installs
+    meson setup build --buildtype=release -Dtests=false
 fi
 ninja -C build
 exec build/netbe "$@"
