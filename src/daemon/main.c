@@ -658,9 +658,12 @@ int main(int argc, char **argv)
     netbe_loop_watch_signal(d.loop, SIGTERM, signal_cb, &d);
     netbe_loop_watch_signal(d.loop, SIGHUP, signal_cb, &d);
 
-    /* Monitors first: QEMU rejects a bad -monitor before any netdev. */
-    if (create_monitors(&d, &cl) < 0 || create_clients(&d, &cl) < 0 ||
-        (cl.pidfile && write_pidfile(&d, cl.pidfile) < 0)) {
+    /*
+     * QEMU's order: the pidfile, then the monitors' character devices,
+     * then the netdevs; whatever fails, cleanup undoes the rest.
+     */
+    if ((cl.pidfile && write_pidfile(&d, cl.pidfile) < 0) ||
+        create_monitors(&d, &cl) < 0 || create_clients(&d, &cl) < 0) {
         daemon_cleanup(&d);
         cmdline_free(&cl);
         return 1;
