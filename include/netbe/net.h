@@ -89,6 +89,7 @@ struct netbe_client_info {
      */
     ssize_t (*receive)(struct netbe_client *nc, const uint8_t *buf,
                        size_t size);
+    /* may be NULL: then receive_iov gets raw frames too */
     ssize_t (*receive_raw)(struct netbe_client *nc, const uint8_t *buf,
                            size_t size);
     ssize_t (*receive_iov)(struct netbe_client *nc, const struct iovec *iov,

@@ -445,14 +445,6 @@ static ssize_t dgram_receive_iov(struct netbe_client *nc,
     return 0;
 }
 
-static ssize_t dgram_receive(struct netbe_client *nc, const uint8_t *buf,
-                             size_t size)
-{
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = size};
-
-    return dgram_receive_iov(nc, &iov, 1);
-}
-
 static void dgram_flush(struct netbe_client *nc)
 {
     struct dgram *s = to_dgram(nc)->sock;
@@ -628,7 +620,6 @@ static void dgram_cleanup(struct netbe_client *nc);
 static const struct netbe_client_info dgram_info = {
     .type = NETBE_DRIVER_DGRAM,
     .size = sizeof(struct dgram),
-    .receive = dgram_receive,
     .receive_iov = dgram_receive_iov,
     .flush = dgram_flush,
     .cleanup = dgram_cleanup,
@@ -638,7 +629,6 @@ static const struct netbe_client_info dgram_info = {
 static const struct netbe_client_info dgram_socket_info = {
     .type = NETBE_DRIVER_SOCKET,
     .size = sizeof(struct dgram),
-    .receive = dgram_receive,
     .receive_iov = dgram_receive_iov,
     .flush = dgram_flush,
     .cleanup = dgram_cleanup,

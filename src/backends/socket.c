@@ -145,14 +145,6 @@ static ssize_t sock_receive_iov(struct netbe_client *nc,
     return 0;
 }
 
-static ssize_t sock_receive(struct netbe_client *nc, const uint8_t *buf,
-                            size_t size)
-{
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = size};
-
-    return sock_receive_iov(nc, &iov, 1);
-}
-
 static void sock_flush(struct netbe_client *nc)
 {
     struct sock *s = to_sock(nc);
@@ -377,7 +369,6 @@ static void sock_cleanup(struct netbe_client *nc)
 static const struct netbe_client_info sock_info = {
     .type = NETBE_DRIVER_SOCKET,
     .size = sizeof(struct sock),
-    .receive = sock_receive,
     .receive_iov = sock_receive_iov,
     .flush = sock_flush,
     .cleanup = sock_cleanup,

@@ -185,14 +185,6 @@ static ssize_t stream_receive_iov(struct netbe_client *nc,
     return 0; /* the core queues it; netbe_flush_queued() when writable */
 }
 
-static ssize_t stream_receive(struct netbe_client *nc, const uint8_t *buf,
-                              size_t size)
-{
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = size};
-
-    return stream_receive_iov(nc, &iov, 1);
-}
-
 static void stream_flush(struct netbe_client *nc)
 {
     struct stream *s = to_stream(nc);
@@ -672,7 +664,6 @@ static void stream_cleanup(struct netbe_client *nc)
 static const struct netbe_client_info stream_info = {
     .type = NETBE_DRIVER_STREAM,
     .size = sizeof(struct stream),
-    .receive = stream_receive,
     .receive_iov = stream_receive_iov,
     .flush = stream_flush,
     .cleanup = stream_cleanup,

@@ -503,7 +503,9 @@ static ssize_t receive_linear(struct netbe_client *nc, unsigned flags,
              ? nc->info->receive_raw
              : nc->info->receive;
     if (!fn) {
-        return -1;
+        /* receive_iov alone takes every frame, raw ones too */
+        return nc->info->receive_iov ? nc->info->receive_iov(nc, iov, iovcnt)
+                                     : -1;
     }
     if (iovcnt == 1) {
         return fn(nc, iov[0].iov_base, iov[0].iov_len);

@@ -209,14 +209,6 @@ static ssize_t hub_receive_iov(struct netbe_client *nc, const struct iovec *iov,
     return hub_flood(src, iov, iovcnt);
 }
 
-static ssize_t hub_receive(struct netbe_client *nc, const uint8_t *buf,
-                           size_t size)
-{
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = size};
-
-    return hub_receive_iov(nc, &iov, 1);
-}
-
 static bool hub_can_receive(struct netbe_client *nc)
 {
     struct hub_port *src = to_port(nc), *port;
@@ -242,7 +234,6 @@ static void hub_port_cleanup(struct netbe_client *nc)
 static const struct netbe_client_info hub_port_info = {
     .type = NETBE_DRIVER_HUBPORT,
     .size = sizeof(struct hub_port),
-    .receive = hub_receive,
     .receive_iov = hub_receive_iov,
     .can_receive = hub_can_receive,
     .cleanup = hub_port_cleanup,

@@ -430,6 +430,24 @@ static void test_raw_skips_receive_iov(void **state)
     tl_assert_frame(iov, 0, 40, 3);
 }
 
+static void test_raw_to_receive_iov_only(void **state)
+{
+    struct netbe_ctx *ctx = *state;
+    struct tl_client *only = tl_new(ctx, &tl_info_iov_only, NULL, "s", "o");
+    struct tl_client *a = tl_backend(ctx, "a", &only->nc);
+    uint8_t buf[40];
+    struct iovec iov[2] = {{buf, 10}, {buf + 10, 30}};
+
+    tl_fill(buf, sizeof(buf), 4);
+    /* neither receive() nor receive_raw(): receive_iov() takes both */
+    assert_int_equal(netbe_send_raw(&a->nc, buf, sizeof(buf)), 40);
+    assert_int_equal(netbe_sendv(&a->nc, iov, 2), 40);
+    assert_int_equal(only->calls_iov, 2);
+    assert_int_equal(only->nc.stats.drop_error, 0);
+    tl_assert_frame(only, 0, 40, 4);
+    tl_assert_frame(only, 1, 40, 4);
+}
+
 static void test_raw_flag_through_queue(void **state)
 {
     struct netbe_ctx *ctx = *state;
@@ -1540,6 +1558,7 @@ int main(void)
         T(test_no_peer),
         T(test_oversize),
         T(test_raw_uses_receive_raw),
+        T(test_raw_to_receive_iov_only),
         T(test_raw_falls_back_to_receive),
         T(test_raw_skips_receive_iov),
         T(test_raw_flag_through_queue),

@@ -245,6 +245,15 @@ static const struct netbe_client_info tl_info_iov TL_UNUSED = {
     .link_status_changed = tl_link_changed,
 };
 
+/* receive_iov() alone: it takes every frame, raw ones too */
+static const struct netbe_client_info tl_info_iov_only TL_UNUSED = {
+    .type = NETBE_DRIVER_STREAM,
+    .size = sizeof(struct tl_client),
+    .receive_iov = tl_receive_iov,
+    .flush = tl_flush,
+    .cleanup = tl_cleanup,
+};
+
 /* receive() and receive_raw() */
 static const struct netbe_client_info tl_info_raw TL_UNUSED = {
     .type = NETBE_DRIVER_STREAM,
