@@ -960,22 +960,9 @@ int netbe_dgram_mcast_create(const struct sockaddr_in *group,
                          (unsigned)ntohl(group->sin_addr.s_addr));
         return -1;
     }
-    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    fd = netbe_udp_bind(group, errp);
     if (fd < 0) {
-        netbe_error_setg(errp, "can't create datagram socket: %s",
-                         strerror(errno));
         return -1;
-    }
-    /* several VMs on one host share the group's address and port */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
-        netbe_error_setg(errp, "can't set socket option SO_REUSEADDR: %s",
-                         strerror(errno));
-        goto fail;
-    }
-    if (bind(fd, (const struct sockaddr *)group, sizeof(*group)) < 0) {
-        netbe_error_setg(errp, "can't bind ip=%s to socket: %s",
-                         inet_ntoa(group->sin_addr), strerror(errno));
-        goto fail;
     }
     imr.imr_multiaddr = group->sin_addr;
     imr.imr_interface.s_addr =
@@ -998,7 +985,6 @@ int netbe_dgram_mcast_create(const struct sockaddr_in *group,
                          strerror(errno));
         goto fail;
     }
-    netbe_set_nonblock(fd);
     return fd;
 fail:
     close(fd);
@@ -1117,30 +1103,11 @@ static int bind_local(const struct netbe_sa *local, struct sockaddr_in *lin,
                       const char **created, struct netbe_error **errp)
 {
     struct sockaddr_un lun;
-    int fd, one = 1;
+    int fd;
 
     *created = NULL;
     if (local->type == NETBE_SA_INET) {
-        fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            netbe_error_setg(errp, "can't create datagram socket: %s",
-                             strerror(errno));
-            return -1;
-        }
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
-            netbe_error_setg(errp, "can't set socket option SO_REUSEADDR: %s",
-                             strerror(errno));
-            close(fd);
-            return -1;
-        }
-        if (bind(fd, (struct sockaddr *)lin, sizeof(*lin)) < 0) {
-            netbe_error_setg(errp, "can't bind ip=%s to socket: %s",
-                             inet_ntoa(lin->sin_addr), strerror(errno));
-            close(fd);
-            return -1;
-        }
-        netbe_set_nonblock(fd);
-        return fd;
+        return netbe_udp_bind(lin, errp);
     }
     if (unlink(local->path) < 0 && errno != ENOENT) {
         netbe_error_setg(errp, "failed to unlink socket %s: %s", local->path,

@@ -552,28 +552,14 @@ static int udp_init(struct netbe_ctx *ctx, const char *name,
 {
     struct sockaddr_in lin, rin;
     struct netbe_client *nc;
-    int fd, one = 1;
+    int fd;
 
     if (netbe_parse_host_port(&lin, lhost, errp) < 0 ||
         netbe_parse_host_port(&rin, rhost, errp) < 0) {
         return -1;
     }
-    fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = netbe_udp_bind(&lin, errp);
     if (fd < 0) {
-        netbe_error_setg(errp, "can't create datagram socket: %s",
-                         strerror(errno));
-        return -1;
-    }
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
-        netbe_error_setg(errp, "can't set socket option SO_REUSEADDR: %s",
-                         strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (bind(fd, (struct sockaddr *)&lin, sizeof(lin)) < 0) {
-        netbe_error_setg(errp, "can't bind ip=%s to socket: %s",
-                         inet_ntoa(lin.sin_addr), strerror(errno));
-        close(fd);
         return -1;
     }
     nc = netbe_dgram_client_new(ctx, NETBE_DRIVER_SOCKET, peer, "socket", name,

@@ -5,6 +5,7 @@
  * QEMU's error texts, socket_uri() formatting, and the stream transmit
  * buffer.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -817,4 +818,29 @@ const char *netbe_fd_addr_type(int fd, struct netbe_error **errp)
         netbe_error_setg(errp, "socket family %d unsupported", ss.ss_family);
         return NULL;
     }
+}
+
+int netbe_udp_bind(const struct sockaddr_in *addr, struct netbe_error **errp)
+{
+    int fd, one = 1;
+
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        netbe_error_setg(errp, "can't create datagram socket: %s",
+                         strerror(errno));
+        return -1;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
+        netbe_error_setg(errp, "can't set socket option SO_REUSEADDR: %s",
+                         strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0) {
+        netbe_error_setg(errp, "can't bind ip=%s to socket: %s",
+                         inet_ntoa(addr->sin_addr), strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
 }

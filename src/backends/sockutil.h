@@ -73,6 +73,15 @@ int netbe_fd_from_str(const char *str, struct netbe_error **errp);
  */
 const char *netbe_fd_addr_type(int fd, struct netbe_error **errp);
 
+/**
+ * netbe_udp_bind() - a non-blocking UDP socket with SO_REUSEADDR (several
+ * VMs on one host may share a multicast group's port), bound to @addr,
+ * with QEMU's messages ("can't create datagram socket: ...", "can't set
+ * socket option SO_REUSEADDR: ...", "can't bind ip=X to socket: ...")
+ * Return: the fd, or -1
+ */
+int netbe_udp_bind(const struct sockaddr_in *addr, struct netbe_error **errp);
+
 int netbe_set_nonblock(int fd);
 int netbe_set_cloexec(int fd);
 
