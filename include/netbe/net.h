@@ -34,6 +34,13 @@ extern "C" {
 #define NETBE_NET_BUFSIZE (4096 + 65536)
 /* QEMU's queue limit for senders that gave no sent-callback. */
 #define NETBE_QUEUE_DEFAULT_LIMIT 10000
+/*
+ * netbe's byte limit of the same queues: frames are counted at what their
+ * buffers take (at most a quarter over their size, plus a small header).
+ * A stalled receiver costs at most this much; settable per netdev
+ * ("queue-bytes=") and per context.
+ */
+#define NETBE_QUEUE_DEFAULT_BYTES (4u << 20)
 #define NETBE_MAX_QUEUE_NUM 1024
 
 /* The client types; their names are QEMU's NetClientDriver strings. */
@@ -123,6 +130,7 @@ struct netbe_counters {
     uint64_t drop_filter;         /* a filter discarded it */
     uint64_t drop_malformed;      /* bad input read from outside */
     uint64_t drop_error;          /* receive() failed (< 0) */
+    uint64_t drop_purged; /* queued here, then purged: a peer or we left */
 };
 
 /* A frame waiting in a queue; the data lives in a pooled buffer. */
@@ -140,13 +148,16 @@ typedef ssize_t netbe_queue_deliver_fn(struct netbe_client *sender,
                                        unsigned flags, const struct iovec *iov,
                                        int iovcnt, void *opaque);
 
+/* Read-only outside the core, but for maxlen and max_bytes. */
 struct netbe_queue {
     struct netbe_ctx *ctx;
     netbe_queue_deliver_fn *deliver;
     void *opaque;
-    struct netbe_counters *stats; /* drop_queue_full goes here; may be NULL */
-    uint32_t maxlen, count;
+    struct netbe_counters *stats; /* its drops go here; may be NULL */
+    uint32_t maxlen, count;       /* frames: QEMU's limit, and now */
+    size_t max_bytes, bytes;      /* bytes of buffers: limit (0: none), now */
     bool delivering;
+    bool stopped; /* its client is being deleted: deliver no more */
     TAILQ_HEAD(, netbe_packet) packets;
 };
 
@@ -182,6 +193,15 @@ struct netbe_filter {
     TAILQ_ENTRY(netbe_filter) next;
 };
 
+struct netbe_client_priv;
+
+/*
+ * A client.  Backends embed it first in their own struct (info->size).
+ * Fields a backend may set while creating its client: info_str, link_down
+ * (before it is peered), is_netdev, is_datapath.  The rest is read-only
+ * outside the core; receive_disabled says the core holds frames for this
+ * client until netbe_flush_queued().
+ */
 struct netbe_client {
     const struct netbe_client_info *info;
     struct netbe_ctx *ctx;
@@ -197,15 +217,10 @@ struct netbe_client {
     bool receive_disabled;
     bool is_netdev;
     bool is_datapath; /* false: a control client, e.g. a switch listener */
-    /* deleted while its peer is a NIC: cleaned up, freed with the NIC */
-    bool cleaned_up;
     struct netbe_counters stats;
     TAILQ_HEAD(netbe_filter_head, netbe_filter) filters;
     TAILQ_ENTRY(netbe_client) next;
-    /* batch bookkeeping (core only) */
-    struct netbe_client *flush_next;
-    bool flush_pending;
-    void (*destructor)(struct netbe_client *nc);
+    struct netbe_client_priv *priv; /* the core's own bookkeeping */
 };
 
 struct netbe_nic_conf {
@@ -228,9 +243,28 @@ struct netbe_nic {
  * @loop: the loop its backends use; NULL for a graph without I/O (tests)
  */
 struct netbe_ctx *netbe_ctx_new(struct netbe_loop *loop);
-/** netbe_ctx_free() - delete every client (QEMU's net_cleanup) and free */
+/**
+ * netbe_ctx_free() - delete every client (QEMU's net_cleanup) and free
+ * @ctx: may be NULL; must not be called from a callback of its clients
+ */
 void netbe_ctx_free(struct netbe_ctx *ctx);
+/** netbe_ctx_loop() - Return: the loop @ctx was made with (may be NULL) */
 struct netbe_loop *netbe_ctx_loop(struct netbe_ctx *ctx);
+/**
+ * netbe_ctx_set_queue_bytes() - the byte limit of queues made from now on
+ * @max_bytes: 0 for none (QEMU's frame limit only); default
+ *             NETBE_QUEUE_DEFAULT_BYTES
+ */
+void netbe_ctx_set_queue_bytes(struct netbe_ctx *ctx, size_t max_bytes);
+/**
+ * netbe_ctx_run_deferred() - do now what waits for a safe point: clients
+ * deleted from inside callbacks, hubs whose ports changed
+ *
+ * With a loop this runs by itself on the loop's next turn, and without one
+ * when the outermost core call returns; an embedder calls it only to have
+ * it done earlier.  Does nothing when called from inside a callback.
+ */
+void netbe_ctx_run_deferred(struct netbe_ctx *ctx);
 
 /* Iterate over every client in creation order (deletion-safe). */
 struct netbe_client *netbe_client_first(struct netbe_ctx *ctx);
@@ -249,13 +283,31 @@ struct netbe_client *netbe_client_new(struct netbe_ctx *ctx,
                                       const char *model, const char *name);
 
 /**
- * netbe_client_del() - delete a non-NIC client and every client sharing
- * its name (a multiqueue backend).  When its peer is a NIC, the clients
- * are cleaned up but kept (the NIC still points at them), the NIC's links
- * go down and the NIC is told (QEMU's peer_deleted); netbe_nic_del() frees
- * them later.
+ * netbe_client_del() - delete a non-NIC client and the other queues of its
+ * backend (clients of the same type sharing its name)
+ * @nc: the client
+ *
+ * When its peer is a NIC, the clients are cleaned up but kept (the NIC
+ * still points at them), the NIC's links go down and the NIC is told
+ * (QEMU's peer_deleted); netbe_nic_del() frees them later.
+ *
+ * Safe from any callback (DESIGN invariant 8): called from inside a
+ * receive(), flush(), can_receive(), a sent-callback or a filter — of
+ * @nc or of any other client — it stops @nc at once (it receives and
+ * sends nothing more, its queued frames are counted as purged, its name
+ * is free for a new netdev) and frees it at a safe point: on the loop's
+ * next turn, or with no loop when the outermost core call returns.  Its
+ * cleanup() runs then, not before.  Called from anywhere else (an fd or
+ * timer callback of the embedder's loop), it deletes at once.
+ * Deleting a hub port wakes the senders that waited for it.
  */
 void netbe_client_del(struct netbe_client *nc);
+
+/**
+ * netbe_client_set_queue_bytes() - the byte limit of @nc's incoming queue
+ * @max_bytes: 0 for none; a queue always takes one frame when empty
+ */
+void netbe_client_set_queue_bytes(struct netbe_client *nc, size_t max_bytes);
 
 /** netbe_client_set_peer() - join two peerless clients */
 int netbe_client_set_peer(struct netbe_client *a, struct netbe_client *b,
@@ -275,15 +327,37 @@ int netbe_find_clients_except(struct netbe_ctx *ctx, const char *id,
 
 /* ---- NICs ---- */
 
+/**
+ * netbe_nic_new() - a NIC with conf->queues queue clients (QEMU's
+ * qemu_new_nic)
+ * @info: the queues' vtable; type NETBE_DRIVER_NIC, size the stride
+ * @conf: kept, not copied; conf->peers[i] peers queue i when set
+ * @model: "virtio-net-pci", ...
+ * @name: its name; NULL assigns "MODEL.N"
+ * @opaque: for netbe_get_nic_opaque()
+ * Return: the NIC
+ */
 struct netbe_nic *netbe_nic_new(struct netbe_ctx *ctx,
                                 const struct netbe_client_info *info,
                                 struct netbe_nic_conf *conf, const char *model,
                                 const char *name, void *opaque);
+/**
+ * netbe_nic_del() - delete a NIC, its queues and peers deleted earlier;
+ * from inside a callback it is deferred as netbe_client_del() is
+ */
 void netbe_nic_del(struct netbe_nic *nic);
+/** netbe_nic_get_subqueue() - Return: queue client @i of @nic */
 struct netbe_client *netbe_nic_get_subqueue(struct netbe_nic *nic, int i);
+/** netbe_nic_get_queue() - Return: queue client 0 of @nic */
 struct netbe_client *netbe_nic_get_queue(struct netbe_nic *nic);
+/** netbe_get_nic() - Return: the NIC of a queue client, else NULL */
 struct netbe_nic *netbe_get_nic(struct netbe_client *nc);
+/** netbe_get_nic_opaque() - Return: the opaque of @nc's NIC, or NULL */
 void *netbe_get_nic_opaque(struct netbe_client *nc);
+/**
+ * netbe_get_peer() - Return: the peer of queue @queue_index of @nc's NIC,
+ * or @nc's peer when @nc is not a NIC queue
+ */
 struct netbe_client *netbe_get_peer(struct netbe_client *nc, int queue_index);
 /** netbe_format_nic_info_str() - "model=M,macaddr=xx:..." into info_str */
 void netbe_format_nic_info_str(struct netbe_client *nc, const uint8_t mac[6]);
@@ -306,7 +380,9 @@ int netbe_macaddr_check(const uint8_t mac[6], struct netbe_error **errp);
 
 /* ---- send and receive ---- */
 
+/** netbe_can_receive() - Return: whether @nc takes a frame now */
 bool netbe_can_receive(struct netbe_client *nc);
+/** netbe_can_send() - Return: whether @sender's peer takes a frame now */
 bool netbe_can_send(struct netbe_client *sender);
 
 /*
@@ -404,8 +480,9 @@ void netbe_print_client(FILE *out, struct netbe_client *nc);
 void netbe_info_network(struct netbe_ctx *ctx, FILE *out);
 /**
  * netbe_info_stats() - one line per client with its counters:
- * "NAME: rx=FRAMES/BYTES tx=FRAMES/BYTES queued=N drop: link_down=N
- * no_peer=N oversize=N queue_full=N filter=N malformed=N error=N"
+ * "NAME: rx=FRAMES/BYTES tx=FRAMES/BYTES queued=N queued_bytes=N drop:
+ * link_down=N no_peer=N oversize=N queue_full=N filter=N malformed=N
+ * error=N purged=N", then netbe_hub_stats()
  */
 void netbe_info_stats(struct netbe_ctx *ctx, FILE *out);
 /** netbe_check_clients() - QEMU's start-up warnings on the graph */
@@ -430,7 +507,14 @@ int netbe_hub_id_for_client(struct netbe_client *nc, int *id);
 struct netbe_client *netbe_hub_find_port(struct netbe_ctx *ctx, int hub_id);
 /** netbe_hub_flush() - flush the queues of every other port of @nc's hub */
 bool netbe_hub_flush(struct netbe_client *nc);
+/** netbe_hub_info() - the hub part of "info network", in QEMU's layout */
 void netbe_hub_info(struct netbe_ctx *ctx, FILE *out);
+/**
+ * netbe_hub_stats() - one line per learning hub, "hub N: learned=USED/MAX
+ * evictions=N not_learned=N": live entries replaced by new sources, and
+ * sources flooded because their port held its share of the table
+ */
+void netbe_hub_stats(struct netbe_ctx *ctx, FILE *out);
 /**
  * netbe_hub_set_learning() - make hub @hub_id (created on demand) a
  * learning switch, or a plain QEMU hub again
@@ -438,8 +522,11 @@ void netbe_hub_info(struct netbe_ctx *ctx, FILE *out);
  * A learning hub remembers which port each unicast source MAC came from
  * (for NETBE_HUB_AGING_MS, refreshed by traffic) and sends frames for a
  * known destination to that port only; broadcast, multicast and unknown
- * destinations are flooded like a plain hub.  The table is bounded; when
- * it is full, new sources are flooded until old entries age out.
+ * destinations are flooded like a plain hub.  The table holds
+ * NETBE_HUB_FDB_MAX entries; learning costs the same whatever the sources:
+ * a new source takes an empty or aged entry, else one of its own port's,
+ * else the oldest of its set while its port holds less than its share of
+ * the table (else it is flooded, and counted).
  * Return: 0
  */
 int netbe_hub_set_learning(struct netbe_ctx *ctx, int hub_id, bool on,

@@ -46,7 +46,19 @@ struct netbe_ctx *netbe_ctx_new(struct netbe_loop *loop)
     ctx->loop = loop;
     TAILQ_INIT(&ctx->clients);
     LIST_INIT(&ctx->hubs);
+    TAILQ_INIT(&ctx->dying);
+    ctx->queue_max_bytes = NETBE_QUEUE_DEFAULT_BYTES;
     return ctx;
+}
+
+void netbe_ctx_set_queue_bytes(struct netbe_ctx *ctx, size_t max_bytes)
+{
+    ctx->queue_max_bytes = max_bytes;
+}
+
+void netbe_client_set_queue_bytes(struct netbe_client *nc, size_t max_bytes)
+{
+    nc->incoming_queue->max_bytes = max_bytes;
 }
 
 struct netbe_loop *netbe_ctx_loop(struct netbe_ctx *ctx)
@@ -60,6 +72,11 @@ void netbe_ctx_free(struct netbe_ctx *ctx)
 
     if (!ctx) {
         return;
+    }
+    netbe_ctx_run_deferred(ctx);
+    if (ctx->reap_timer) {
+        ctx->loop->ops->timer_free(ctx->loop->opaque, ctx->reap_timer);
+        ctx->reap_timer = NULL;
     }
     /* Deleting one client may delete several (a multiqueue backend). */
     while ((nc = TAILQ_FIRST(&ctx->clients))) {
@@ -105,9 +122,162 @@ static ssize_t deliver_to_client(struct netbe_client *sender, unsigned flags,
                                  const struct iovec *iov, int iovcnt,
                                  void *opaque);
 
+static void flush_list_remove_(struct netbe_client *nc)
+{
+    struct netbe_client **pp;
+
+    if (!nc->priv->flush_pending) {
+        return;
+    }
+    for (pp = &nc->ctx->flush_list; *pp; pp = &(*pp)->priv->flush_next) {
+        if (*pp == nc) {
+            *pp = nc->priv->flush_next;
+            break;
+        }
+    }
+    nc->priv->flush_pending = false;
+}
+
 static void client_destructor(struct netbe_client *nc)
 {
     free(nc);
+}
+
+/* ---- deletion at a safe point (DESIGN invariant 8) ---- */
+
+static void client_del_now(struct netbe_client *nc);
+static void nic_del_now(struct netbe_nic *nic);
+
+static void reap_cb(void *opaque)
+{
+    netbe_ctx_run_deferred(opaque);
+}
+
+/*
+ * Run what waits for a safe point: with a loop, on its next turn (so that
+ * the backend whose callback asked is back in the loop, not on the
+ * stack); without one, when the outermost core call returns.
+ */
+static void schedule_deferred(struct netbe_ctx *ctx)
+{
+    struct netbe_loop *l = ctx->loop;
+
+    if (!l) {
+        return; /* core_leave() runs it */
+    }
+    if (!ctx->reap_timer) {
+        ctx->reap_timer = l->ops->timer_new(l->opaque, reap_cb, ctx);
+    }
+    if (ctx->reap_timer) {
+        l->ops->timer_mod(l->opaque, ctx->reap_timer, netbe_clock_ms(l));
+    }
+}
+
+void core_leave(struct netbe_ctx *ctx)
+{
+    if (--ctx->depth == 0 && !ctx->loop && !ctx->reaping &&
+        (!TAILQ_EMPTY(&ctx->dying) || hubs_need_kick(ctx))) {
+        netbe_ctx_run_deferred(ctx);
+    }
+}
+
+void ctx_defer_kick(struct netbe_ctx *ctx, bool later)
+{
+    if (!(later && ctx->loop) && ctx->depth == 0 && !ctx->reaping) {
+        hubs_kick(ctx);
+        return;
+    }
+    schedule_deferred(ctx);
+}
+
+void netbe_ctx_run_deferred(struct netbe_ctx *ctx)
+{
+    struct netbe_client *nc;
+
+    if (ctx->reaping || ctx->depth > 0) {
+        return;
+    }
+    ctx->reaping = true;
+    for (;;) {
+        if ((nc = TAILQ_FIRST(&ctx->dying))) {
+            /* still dying: client_del_now() takes the dying siblings */
+            TAILQ_REMOVE(&ctx->dying, nc, priv->del_entry);
+            nc->priv->in_list = false;
+            if (nc->priv->del_nic) {
+                nic_del_now(nc->nic);
+            } else {
+                client_del_now(nc);
+            }
+            continue;
+        }
+        if (!hubs_need_kick(ctx)) {
+            break;
+        }
+        hubs_kick(ctx);
+    }
+    ctx->reaping = false;
+}
+
+/*
+ * Clients named like @nc and made by the same backend: its queues.  A
+ * dying client's are the dying ones: a new netdev may have taken the name.
+ */
+static int client_siblings(struct netbe_client *nc, struct netbe_client **ncs)
+{
+    int n = 0;
+
+    for (struct netbe_client *o = TAILQ_FIRST(&nc->ctx->clients); o;
+         o = TAILQ_NEXT(o, next)) {
+        if (o->info == nc->info && strcmp(o->name, nc->name) == 0 &&
+            o->priv->dying == nc->priv->dying && n < NETBE_MAX_QUEUE_NUM) {
+            ncs[n++] = o;
+        }
+    }
+    return n;
+}
+
+static void mark_dying(struct netbe_client *nc)
+{
+    nc->priv->dying = true;
+    if (nc->incoming_queue) {
+        nc->incoming_queue->stopped = true;
+    }
+    flush_list_remove_(nc);
+}
+
+/* Deletion asked for inside a callback: stop the clients, free later. */
+static void defer_del(struct netbe_client *nc, bool nic)
+{
+    struct netbe_client *ncs[NETBE_MAX_QUEUE_NUM];
+    int n, i;
+
+    if (nc->priv->dying) {
+        return;
+    }
+    if (nic) {
+        n = nc->nic->conf->queues > 1 ? nc->nic->conf->queues : 1;
+        for (i = 0; i < n; i++) {
+            mark_dying(netbe_nic_get_subqueue(nc->nic, i));
+        }
+    } else {
+        n = client_siblings(nc, ncs);
+        for (i = 0; i < n; i++) {
+            mark_dying(ncs[i]);
+        }
+    }
+    nc->priv->del_nic = nic;
+    nc->priv->in_list = true;
+    TAILQ_INSERT_TAIL(&nc->ctx->dying, nc, priv->del_entry);
+    schedule_deferred(nc->ctx);
+}
+
+/* A deletion that happens now: take @nc off the list of deferred ones. */
+static void undefer(struct netbe_client *nc)
+{
+    if (nc->priv->in_list) {
+        TAILQ_REMOVE(&nc->ctx->dying, nc, priv->del_entry);
+        nc->priv->in_list = false;
+    }
 }
 
 static void client_setup(struct netbe_ctx *ctx, struct netbe_client *nc,
@@ -117,6 +287,7 @@ static void client_setup(struct netbe_ctx *ctx, struct netbe_client *nc,
 {
     nc->ctx = ctx;
     nc->info = info;
+    nc->priv = netbe_malloc0(sizeof(*nc->priv));
     nc->model = netbe_strdup(model);
     nc->name = name ? netbe_strdup(name) : assign_name(ctx, nc, model);
     if (peer) {
@@ -146,7 +317,7 @@ struct netbe_client *netbe_client_new(struct netbe_ctx *ctx,
     }
     nc = netbe_malloc0(info->size);
     client_setup(ctx, nc, info, peer, model, name);
-    nc->destructor = client_destructor;
+    nc->priv->destructor = client_destructor;
     return nc;
 }
 
@@ -163,26 +334,11 @@ int netbe_client_set_peer(struct netbe_client *a, struct netbe_client *b,
     return 0;
 }
 
-static void flush_list_remove(struct netbe_client *nc)
-{
-    struct netbe_client **pp;
-
-    if (!nc->flush_pending) {
-        return;
-    }
-    for (pp = &nc->ctx->flush_list; *pp; pp = &(*pp)->flush_next) {
-        if (*pp == nc) {
-            *pp = nc->flush_next;
-            break;
-        }
-    }
-    nc->flush_pending = false;
-}
-
 static void cleanup_client(struct netbe_client *nc)
 {
+    undefer(nc);
     TAILQ_REMOVE(&nc->ctx->clients, nc, next);
-    flush_list_remove(nc);
+    flush_list_remove_(nc);
     if (nc->info->cleanup) {
         nc->info->cleanup(nc);
     }
@@ -191,6 +347,7 @@ static void cleanup_client(struct netbe_client *nc)
 static void free_client(struct netbe_client *nc)
 {
     struct netbe_client *peer = nc->peer;
+    struct netbe_client_priv *priv;
 
     /*
      * Unpeer first: the sent-callbacks below may send again at once, and
@@ -201,6 +358,9 @@ static void free_client(struct netbe_client *nc)
         queue_forget(peer->incoming_queue, nc);
         peer->peer = NULL;
         nc->peer = NULL;
+        if (peer->info->type == NETBE_DRIVER_HUBPORT) {
+            hub_port_peer_gone(peer);
+        }
     }
     if (nc->incoming_queue) {
         /* Senders waiting on a callback must hear their frames went. */
@@ -210,9 +370,11 @@ static void free_client(struct netbe_client *nc)
     }
     free(nc->name);
     free(nc->model);
-    if (nc->destructor) {
-        nc->destructor(nc);
+    priv = nc->priv;
+    if (priv->destructor) {
+        priv->destructor(nc);
     }
+    free(priv);
 }
 
 static bool peer_is_nic(struct netbe_client *nc)
@@ -222,20 +384,30 @@ static bool peer_is_nic(struct netbe_client *nc)
 
 void netbe_client_del(struct netbe_client *nc)
 {
-    struct netbe_client *ncs[NETBE_MAX_QUEUE_NUM];
-    int queues, i;
-
     if (nc->info->type == NETBE_DRIVER_NIC) {
         abort();
     }
-    if (nc->cleaned_up) {
+    if (nc->priv->cleaned_up) {
         return; /* already deleted; its NIC frees it */
     }
-    queues = netbe_find_clients_except(nc->ctx, nc->name, ncs, NETBE_DRIVER_NIC,
-                                       NETBE_MAX_QUEUE_NUM);
-    if (queues > NETBE_MAX_QUEUE_NUM) {
-        queues = NETBE_MAX_QUEUE_NUM;
+    if (nc->ctx->depth > 0) {
+        defer_del(nc, false);
+        return;
     }
+    client_del_now(nc);
+}
+
+static void client_del_now(struct netbe_client *nc)
+{
+    struct netbe_client *ncs[NETBE_MAX_QUEUE_NUM];
+    struct netbe_ctx *ctx = nc->ctx;
+    bool outermost = !ctx->reaping;
+    int queues, i;
+
+    /* Nothing deferred runs before every sibling below is gone. */
+    ctx->reaping = true;
+    /* a user's netdev of the same name is not one of our queues */
+    queues = client_siblings(nc, ncs);
     for (i = 0; i < queues; i++) {
         filters_delete_all(ncs[i]);
         if (peer_is_nic(ncs[i])) {
@@ -253,10 +425,17 @@ void netbe_client_del(struct netbe_client *nc)
              * The NIC still points at this backend (QEMU's peer_deleted):
              * keep it, unlisted, until netbe_nic_del() frees it.
              */
-            ncs[i]->cleaned_up = true;
+            ncs[i]->priv->cleaned_up = true;
             continue;
         }
         free_client(ncs[i]);
+    }
+    if (outermost) {
+        ctx->reaping = false;
+        /* senders that waited on what left go on now */
+        if (hubs_need_kick(ctx)) {
+            ctx_defer_kick(ctx, false);
+        }
     }
 }
 
@@ -264,8 +443,10 @@ struct netbe_client *netbe_find_netdev(struct netbe_ctx *ctx, const char *id)
 {
     struct netbe_client *nc;
 
+    /* a dying client is gone for lookups: its name is free again */
     TAILQ_FOREACH (nc, &ctx->clients, next) {
-        if (nc->info->type != NETBE_DRIVER_NIC && strcmp(nc->name, id) == 0) {
+        if (nc->info->type != NETBE_DRIVER_NIC && !nc->priv->dying &&
+            strcmp(nc->name, id) == 0) {
             return nc;
         }
     }
@@ -356,15 +537,26 @@ struct netbe_client *netbe_get_peer(struct netbe_client *nc, int queue_index)
 
 void netbe_nic_del(struct netbe_nic *nic)
 {
+    if (nic->ncs->ctx->depth > 0) {
+        defer_del(nic->ncs, true);
+        return;
+    }
+    nic_del_now(nic);
+}
+
+static void nic_del_now(struct netbe_nic *nic)
+{
     int queues = nic->conf->queues > 1 ? nic->conf->queues : 1;
     struct netbe_ctx *ctx = nic->ncs->ctx;
+    bool outermost = !ctx->reaping;
     int i;
 
+    ctx->reaping = true;
     netbe_macaddr_set_free(ctx, nic->conf->macaddr);
     for (i = 0; i < queues; i++) {
         struct netbe_client *peer = netbe_nic_get_subqueue(nic, i)->peer;
 
-        if (peer && peer->cleaned_up) {
+        if (peer && peer->priv->cleaned_up) {
             free_client(peer); /* deleted earlier, waiting for us */
         } else if (peer) {
             netbe_purge_queued(peer);
@@ -379,6 +571,12 @@ void netbe_nic_del(struct netbe_nic *nic)
     }
     free(nic->ncs);
     free(nic);
+    if (outermost) {
+        ctx->reaping = false;
+        if (hubs_need_kick(ctx)) {
+            ctx_defer_kick(ctx, false);
+        }
+    }
 }
 
 void netbe_format_nic_info_str(struct netbe_client *nc, const uint8_t mac[6])
@@ -460,15 +658,17 @@ void netbe_batch_end(struct netbe_ctx *ctx)
     if (--ctx->batch_depth > 0) {
         return;
     }
+    core_enter(ctx);
     /* A flush may send, and so start and end a batch of its own. */
     while (ctx->flush_list) {
         struct netbe_client *nc = ctx->flush_list;
 
-        ctx->flush_list = nc->flush_next;
-        nc->flush_next = NULL;
-        nc->flush_pending = false;
+        ctx->flush_list = nc->priv->flush_next;
+        nc->priv->flush_next = NULL;
+        nc->priv->flush_pending = false;
         nc->info->flush(nc);
     }
+    core_leave(ctx);
 }
 
 static void note_received(struct netbe_client *nc)
@@ -482,9 +682,9 @@ static void note_received(struct netbe_client *nc)
         nc->info->flush(nc);
         return;
     }
-    if (!nc->flush_pending) {
-        nc->flush_pending = true;
-        nc->flush_next = ctx->flush_list;
+    if (!nc->priv->flush_pending) {
+        nc->priv->flush_pending = true;
+        nc->priv->flush_next = ctx->flush_list;
         ctx->flush_list = nc;
     }
 }
@@ -543,6 +743,10 @@ static ssize_t deliver_to_client(struct netbe_client *sender, unsigned flags,
     size_t size = netbe_iov_size(iov, iovcnt);
     ssize_t ret;
 
+    if (nc->priv->dying) {
+        nc->stats.drop_purged++; /* it is leaving: as if purged */
+        return (ssize_t)size;
+    }
     if (nc->link_down) {
         nc->stats.drop_link_down++;
         return (ssize_t)size;
@@ -558,6 +762,9 @@ static ssize_t deliver_to_client(struct netbe_client *sender, unsigned flags,
     if (ret == 0) {
         nc->receive_disabled = true;
         return 0;
+    }
+    if (nc->priv->dying) {
+        return ret > 0 ? ret : (ssize_t)size; /* deleted itself meanwhile */
     }
     if (ret > 0) {
         nc->stats.rx_frames++;
@@ -585,25 +792,27 @@ ssize_t netbe_sendv_flags(struct netbe_client *sender, unsigned flags,
         sender->stats.drop_link_down++;
         return (ssize_t)size;
     }
-    if (!peer || peer->cleaned_up) {
+    if (!peer || peer->priv->cleaned_up || peer->priv->dying ||
+        sender->priv->dying) {
         sender->stats.drop_no_peer++;
         return (ssize_t)size;
     }
     sender->stats.tx_frames++;
     sender->stats.tx_bytes += size;
 
+    core_enter(sender->ctx);
     ret = filter_chain(sender, NETBE_FILTER_DIRECTION_TX, NULL, sender, flags,
                        iov, iovcnt, sent_cb);
-    if (ret) {
-        return ret;
+    if (ret == 0 && !peer->priv->dying) {
+        ret = filter_chain(peer, NETBE_FILTER_DIRECTION_RX, NULL, sender, flags,
+                           iov, iovcnt, sent_cb);
     }
-    ret = filter_chain(peer, NETBE_FILTER_DIRECTION_RX, NULL, sender, flags,
-                       iov, iovcnt, sent_cb);
-    if (ret) {
-        return ret;
+    if (ret == 0) {
+        ret = netbe_queue_send_iov(peer->incoming_queue, sender, flags, iov,
+                                   iovcnt, sent_cb);
     }
-    return netbe_queue_send_iov(peer->incoming_queue, sender, flags, iov,
-                                iovcnt, sent_cb);
+    core_leave(sender->ctx);
+    return ret;
 }
 
 ssize_t netbe_sendv_async(struct netbe_client *sender, const struct iovec *iov,
@@ -643,7 +852,7 @@ ssize_t netbe_send_raw(struct netbe_client *sender, const uint8_t *buf,
 ssize_t netbe_receive_iov(struct netbe_client *nc, const struct iovec *iov,
                           int iovcnt)
 {
-    if (!netbe_can_receive(nc)) {
+    if (nc->priv->dying || !netbe_can_receive(nc)) {
         return 0;
     }
     return netbe_queue_receive_iov(nc->incoming_queue, iov, iovcnt);
@@ -665,13 +874,25 @@ void netbe_purge_queued(struct netbe_client *nc)
 
 void netbe_flush_or_purge_queued(struct netbe_client *nc, bool purge)
 {
-    nc->receive_disabled = false;
-    if (nc->peer && nc->peer->info->type == NETBE_DRIVER_HUBPORT) {
-        netbe_hub_flush(nc->peer);
+    struct netbe_ctx *ctx = nc->ctx;
+
+    if (nc->priv->dying) {
+        return;
     }
+    core_enter(ctx);
+    nc->receive_disabled = false;
+    /*
+     * Our own queue first: what the hub's other ports then let through
+     * must come after what already waited for us.
+     */
     if (!netbe_queue_flush(nc->incoming_queue) && purge) {
         netbe_queue_purge(nc->incoming_queue, nc->peer);
     }
+    if (!nc->priv->dying && nc->peer &&
+        nc->peer->info->type == NETBE_DRIVER_HUBPORT) {
+        netbe_hub_flush(nc->peer);
+    }
+    core_leave(ctx);
 }
 
 void netbe_flush_queued(struct netbe_client *nc)
@@ -845,14 +1066,17 @@ void netbe_info_stats(struct netbe_ctx *ctx, FILE *out)
 
         fprintf(out,
                 "%s: rx=%" PRIu64 "/%" PRIu64 " tx=%" PRIu64 "/%" PRIu64
-                " queued=%" PRIu32 " drop: link_down=%" PRIu64
+                " queued=%" PRIu32 " queued_bytes=%zu drop: link_down=%" PRIu64
                 " no_peer=%" PRIu64 " oversize=%" PRIu64 " queue_full=%" PRIu64
-                " filter=%" PRIu64 " malformed=%" PRIu64 " error=%" PRIu64 "\n",
+                " filter=%" PRIu64 " malformed=%" PRIu64 " error=%" PRIu64
+                " purged=%" PRIu64 "\n",
                 nc->name, c->rx_frames, c->rx_bytes, c->tx_frames, c->tx_bytes,
-                nc->incoming_queue->count, c->drop_link_down, c->drop_no_peer,
-                c->drop_oversize, c->drop_queue_full, c->drop_filter,
-                c->drop_malformed, c->drop_error);
+                nc->incoming_queue->count, nc->incoming_queue->bytes,
+                c->drop_link_down, c->drop_no_peer, c->drop_oversize,
+                c->drop_queue_full, c->drop_filter, c->drop_malformed,
+                c->drop_error, c->drop_purged);
     }
+    netbe_hub_stats(ctx, out);
 }
 
 void netbe_check_clients(struct netbe_ctx *ctx)

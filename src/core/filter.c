@@ -66,32 +66,32 @@ ssize_t netbe_filter_pass_to_next(struct netbe_filter *nf,
     struct netbe_client *peer;
     ssize_t ret;
 
-    if (!sender || !sender->peer) {
+    if (!sender || !sender->peer || client_dying(sender) ||
+        client_dying(sender->peer)) {
         return (ssize_t)size;
     }
     peer = sender->peer;
+    core_enter(sender->ctx);
     if (dir == NETBE_FILTER_DIRECTION_ALL) {
         dir = sender == nf->netdev ? NETBE_FILTER_DIRECTION_TX
                                    : NETBE_FILTER_DIRECTION_RX;
     }
     ret = filter_chain(nf->netdev, dir, nf, sender, flags, iov, iovcnt, NULL);
-    if (ret) {
-        return ret;
-    }
     /*
      * Leaving the sender's TX chain, the frame still owes the receiver's
      * RX chain (QEMU skips it here; the normal path does not).
      */
-    if (dir == NETBE_FILTER_DIRECTION_TX) {
+    if (ret == 0 && dir == NETBE_FILTER_DIRECTION_TX) {
         ret = filter_chain(peer, NETBE_FILTER_DIRECTION_RX, NULL, sender, flags,
                            iov, iovcnt, NULL);
-        if (ret) {
-            return ret;
-        }
     }
-    netbe_queue_send_iov(peer->incoming_queue, sender, flags, iov, iovcnt,
-                         NULL);
-    return (ssize_t)size;
+    if (ret == 0) {
+        netbe_queue_send_iov(peer->incoming_queue, sender, flags, iov, iovcnt,
+                             NULL);
+        ret = (ssize_t)size;
+    }
+    core_leave(sender->ctx);
+    return ret;
 }
 
 struct netbe_filter *netbe_filter_find(struct netbe_ctx *ctx, const char *id)

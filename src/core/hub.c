@@ -4,23 +4,32 @@
  * -net joins hub 0.  Lists are kept newest first, as QEMU's are, so that
  * "info network" prints in QEMU's order.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/internal.h"
-#include "netbe/backend.h"
 #include "netbe/log.h"
 #include "netbe/util.h"
 
 struct hub_port;
 
 /*
- * The learning table: open addressing with linear probing, twice as many
- * slots as entries so probes stay short.  Allocated when learning is
- * switched on, never per frame.
+ * The learning table (DESIGN invariant 7: O(1) per frame whatever the
+ * sources).  Set-associative: a keyed hash of all 48 bits picks a set of
+ * FDB_WAYS entries; a MAC is looked up, refreshed or learned inside its
+ * set only, and a new one takes an empty or aged entry there, else its
+ * own port's oldest, else — while its port holds less than its share of
+ * the table — the set's oldest.  Nothing is allocated or rehashed per
+ * frame, and a port inventing source MACs churns its own entries.
  */
-#define FDB_SLOTS (2 * NETBE_HUB_FDB_MAX)
+#define FDB_WAYS 8
+#define FDB_SETS (NETBE_HUB_FDB_MAX / FDB_WAYS)
+/* a port may always hold this many, whatever its share */
+#define FDB_PORT_MIN 16
 
 struct fdb_entry {
     uint8_t mac[6];
@@ -31,12 +40,17 @@ struct fdb_entry {
 
 struct netbe_hub {
     int id;
-    int num_ports;
+    int num_ports; /* ids handed out */
+    int live_ports;
     LIST_HEAD(, hub_port) ports;
     LIST_ENTRY(netbe_hub) next;
     bool learning;
+    bool need_kick; /* a port came or went: senders may go on */
     int64_t aging_ms;
     unsigned fdb_count;
+    uint64_t evictions;   /* live entries replaced by new sources */
+    uint64_t not_learned; /* sources not learned: their port's share full */
+    uint64_t key[2];      /* of the hash, random per hub */
     struct fdb_entry *fdb;
 };
 
@@ -44,6 +58,7 @@ struct hub_port {
     struct netbe_client nc; /* first: a hub port is a client */
     struct netbe_hub *hub;
     int id;
+    unsigned fdb_count; /* entries learned on this port */
     LIST_ENTRY(hub_port) next;
 };
 
@@ -63,89 +78,167 @@ static int64_t hub_now_ms(struct netbe_ctx *ctx)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static unsigned fdb_hash(const uint8_t mac[6])
+static uint64_t rotl64(uint64_t x, int b)
 {
-    uint32_t v = ((uint32_t)mac[2] << 24 | (uint32_t)mac[3] << 16 |
-                  (uint32_t)mac[4] << 8 | mac[5]) ^
-                 ((uint32_t)mac[0] << 8 | mac[1]);
-
-    return (v * 2654435761u) % FDB_SLOTS;
+    return (x << b) | (x >> (64 - b));
 }
 
-/* The slot holding @mac, or the empty slot where it would go. */
-static struct fdb_entry *fdb_slot(struct netbe_hub *hub, const uint8_t *mac)
-{
-    unsigned i = fdb_hash(mac);
-
-    for (;;) {
-        struct fdb_entry *e = &hub->fdb[i];
-
-        if (!e->used || memcmp(e->mac, mac, 6) == 0) {
-            return e;
-        }
-        i = (i + 1) % FDB_SLOTS;
-    }
-}
+#define SIPROUND(v0, v1, v2, v3)                                               \
+    do {                                                                       \
+        v0 += v1;                                                              \
+        v1 = rotl64(v1, 13) ^ v0;                                              \
+        v0 = rotl64(v0, 32);                                                   \
+        v2 += v3;                                                              \
+        v3 = rotl64(v3, 16) ^ v2;                                              \
+        v0 += v3;                                                              \
+        v3 = rotl64(v3, 21) ^ v0;                                              \
+        v2 += v1;                                                              \
+        v1 = rotl64(v1, 17) ^ v2;                                              \
+        v2 = rotl64(v2, 32);                                                   \
+    } while (0)
 
 /*
- * Rebuild the table without @gone's entries and, when @now >= 0, without
- * aged ones: when a port leaves, and when the table is full of entries
- * that may have aged.  Rare, so a plain rehash is fine.
+ * SipHash-1-3 of the 6-byte MAC under the hub's key: a peer that picks
+ * its source MACs cannot aim them at one set without knowing the key.
  */
-static void fdb_rebuild(struct netbe_hub *hub, struct hub_port *gone,
-                        int64_t now)
+static unsigned fdb_set(const struct netbe_hub *hub, const uint8_t *mac)
 {
-    struct fdb_entry *old = hub->fdb;
+    uint64_t m = (uint64_t)mac[0] | (uint64_t)mac[1] << 8 |
+                 (uint64_t)mac[2] << 16 | (uint64_t)mac[3] << 24 |
+                 (uint64_t)mac[4] << 32 | (uint64_t)mac[5] << 40 |
+                 (uint64_t)6 << 56;
+    uint64_t v0 = hub->key[0] ^ 0x736f6d6570736575ull;
+    uint64_t v1 = hub->key[1] ^ 0x646f72616e646f6dull;
+    uint64_t v2 = hub->key[0] ^ 0x6c7967656e657261ull;
+    uint64_t v3 = hub->key[1] ^ 0x7465646279746573ull;
 
-    hub->fdb = netbe_malloc0(sizeof(*hub->fdb) * FDB_SLOTS);
-    hub->fdb_count = 0;
-    for (unsigned i = 0; i < FDB_SLOTS; i++) {
-        struct fdb_entry *e = &old[i];
+    v3 ^= m;
+    SIPROUND(v0, v1, v2, v3);
+    v0 ^= m;
+    v2 ^= 0xff;
+    SIPROUND(v0, v1, v2, v3);
+    SIPROUND(v0, v1, v2, v3);
+    SIPROUND(v0, v1, v2, v3);
+    return (unsigned)((v0 ^ v1 ^ v2 ^ v3) % FDB_SETS);
+}
 
-        if (!e->used || e->port == gone ||
-            (now >= 0 && now - e->seen_ms >= hub->aging_ms)) {
-            continue;
-        }
-        *fdb_slot(hub, e->mac) = *e;
-        hub->fdb_count++;
+static void hub_key_init(struct netbe_hub *hub)
+{
+    struct timespec ts;
+
+    if (getrandom(hub->key, sizeof(hub->key), GRND_NONBLOCK) ==
+        (ssize_t)sizeof(hub->key)) {
+        return;
     }
-    free(old);
+    /* no entropy yet (early boot): better than a fixed key */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    hub->key[0] =
+        (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+    hub->key[1] = (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)hub;
+}
+
+static void fdb_clear(struct netbe_hub *hub, struct fdb_entry *e)
+{
+    if (e->used) {
+        e->port->fdb_count--;
+        hub->fdb_count--;
+    }
+    e->used = false;
+    e->port = NULL;
+}
+
+static bool fdb_aged(const struct netbe_hub *hub, const struct fdb_entry *e,
+                     int64_t now)
+{
+    return now - e->seen_ms >= hub->aging_ms;
+}
+
+/* The share of the table a port may fill with sources of its own. */
+static unsigned port_share(const struct netbe_hub *hub)
+{
+    unsigned share = NETBE_HUB_FDB_MAX /
+                     (unsigned)(hub->live_ports > 0 ? hub->live_ports : 1);
+
+    return share > FDB_PORT_MIN ? share : FDB_PORT_MIN;
 }
 
 static void fdb_learn(struct netbe_hub *hub, const uint8_t *mac,
                       struct hub_port *port, int64_t now)
 {
-    struct fdb_entry *e;
+    struct fdb_entry *set, *empty = NULL, *aged = NULL, *own = NULL;
+    struct fdb_entry *oldest = NULL, *e;
 
     if (netbe_mac_is_multicast(mac)) {
         return;
     }
-    e = fdb_slot(hub, mac);
-    if (!e->used) {
-        if (hub->fdb_count >= NETBE_HUB_FDB_MAX) {
-            fdb_rebuild(hub, NULL, now);
-            if (hub->fdb_count >= NETBE_HUB_FDB_MAX) {
-                return; /* full of live entries: flood this source */
-            }
-            e = fdb_slot(hub, mac);
+    set = &hub->fdb[fdb_set(hub, mac) * FDB_WAYS];
+    for (int w = 0; w < FDB_WAYS; w++) {
+        e = &set[w];
+        if (!e->used) {
+            empty = empty ? empty : e;
+            continue;
         }
-        memcpy(e->mac, mac, 6);
-        e->used = true;
-        hub->fdb_count++;
+        if (memcmp(e->mac, mac, 6) == 0) {
+            if (e->port != port) { /* the station moved */
+                e->port->fdb_count--;
+                port->fdb_count++;
+                e->port = port;
+            }
+            e->seen_ms = now;
+            return;
+        }
+        if (fdb_aged(hub, e, now)) {
+            aged = aged ? aged : e;
+        } else if (e->port == port && (!own || e->seen_ms < own->seen_ms)) {
+            own = e;
+        }
+        if (!oldest || e->seen_ms < oldest->seen_ms) {
+            oldest = e;
+        }
     }
+    e = empty ? empty : aged ? aged : own;
+    if (!e) {
+        if (port->fdb_count >= port_share(hub)) {
+            hub->not_learned++; /* flooded: its port has its share */
+            return;
+        }
+        e = oldest;
+    }
+    if (e->used && !fdb_aged(hub, e, now)) {
+        hub->evictions++;
+    }
+    fdb_clear(hub, e);
+    memcpy(e->mac, mac, 6);
+    e->used = true;
     e->port = port;
     e->seen_ms = now;
+    port->fdb_count++;
+    hub->fdb_count++;
 }
 
 static struct hub_port *fdb_lookup(struct netbe_hub *hub, const uint8_t *mac,
                                    int64_t now)
 {
-    struct fdb_entry *e = fdb_slot(hub, mac);
+    struct fdb_entry *set = &hub->fdb[fdb_set(hub, mac) * FDB_WAYS];
 
-    if (!e->used || now - e->seen_ms >= hub->aging_ms) {
-        return NULL;
+    for (int w = 0; w < FDB_WAYS; w++) {
+        struct fdb_entry *e = &set[w];
+
+        if (e->used && memcmp(e->mac, mac, 6) == 0) {
+            return fdb_aged(hub, e, now) ? NULL : e->port;
+        }
     }
-    return e->port;
+    return NULL;
+}
+
+/* A port leaves: forget what was learned on it (rare, bounded). */
+static void fdb_forget_port(struct netbe_hub *hub, struct hub_port *gone)
+{
+    for (unsigned i = 0; i < NETBE_HUB_FDB_MAX && gone->fdb_count; i++) {
+        if (hub->fdb[i].used && hub->fdb[i].port == gone) {
+            fdb_clear(hub, &hub->fdb[i]);
+        }
+    }
 }
 
 static ssize_t hub_flood(struct hub_port *src, const struct iovec *iov,
@@ -224,11 +317,15 @@ static bool hub_can_receive(struct netbe_client *nc)
 static void hub_port_cleanup(struct netbe_client *nc)
 {
     struct hub_port *port = to_port(nc);
+    struct netbe_hub *hub = port->hub;
 
     LIST_REMOVE(port, next);
-    if (port->hub->fdb) {
-        fdb_rebuild(port->hub, port, -1);
+    hub->live_ports--;
+    if (hub->fdb) {
+        fdb_forget_port(hub, port);
     }
+    /* senders that waited for this port (hub_can_receive) must go on */
+    hub->need_kick = true;
 }
 
 static const struct netbe_client_info hub_port_info = {
@@ -259,6 +356,7 @@ static struct netbe_hub *hub_get(struct netbe_ctx *ctx, int id)
         hub = netbe_malloc0(sizeof(*hub));
         hub->id = id;
         hub->aging_ms = NETBE_HUB_AGING_MS;
+        hub_key_init(hub);
         LIST_INIT(&hub->ports);
         LIST_INSERT_HEAD(&ctx->hubs, hub, next);
     }
@@ -272,7 +370,7 @@ int netbe_hub_set_learning(struct netbe_ctx *ctx, int hub_id, bool on,
 
     hub->learning = on;
     if (on && !hub->fdb) {
-        hub->fdb = netbe_malloc0(sizeof(*hub->fdb) * FDB_SLOTS);
+        hub->fdb = netbe_malloc0(sizeof(*hub->fdb) * NETBE_HUB_FDB_MAX);
         hub->fdb_count = 0;
     }
     return 0;
@@ -293,15 +391,28 @@ struct netbe_client *netbe_hub_add_port(struct netbe_ctx *ctx, int hub_id,
     int id;
 
     id = hub->num_ports++;
-    if (!name) {
+    /* QEMU's name, but never one a client has: it may be a user's id */
+    while (!name) {
         snprintf(default_name, sizeof(default_name), "hub%dport%d", hub_id, id);
-        name = default_name;
+        if (netbe_find_clients_except(ctx, default_name, NULL,
+                                      NETBE_DRIVER__MAX, 0) == 0) {
+            name = default_name;
+        } else {
+            id = hub->num_ports++;
+        }
     }
     port = (struct hub_port *)netbe_client_new(ctx, &hub_port_info, hubpeer,
                                                "hub", name);
     port->hub = hub;
     port->id = id;
     LIST_INSERT_HEAD(&hub->ports, port, next);
+    hub->live_ports++;
+    /*
+     * Senders paused by the other ports may go on through this one, once
+     * its peer is ready: on the loop's next turn.
+     */
+    hub->need_kick = true;
+    ctx_defer_kick(ctx, true);
     return &port->nc;
 }
 
@@ -342,12 +453,66 @@ bool netbe_hub_flush(struct netbe_client *nc)
     struct hub_port *src = to_port(nc), *port;
     bool any = false;
 
+    core_enter(nc->ctx);
     LIST_FOREACH (port, &src->hub->ports, next) {
         if (port != src && netbe_queue_flush(port->nc.incoming_queue)) {
             any = true;
         }
     }
+    core_leave(nc->ctx);
     return any;
+}
+
+void hub_port_peer_gone(struct netbe_client *port)
+{
+    to_port(port)->hub->need_kick = true;
+}
+
+bool hubs_need_kick(struct netbe_ctx *ctx)
+{
+    struct netbe_hub *hub;
+
+    LIST_FOREACH (hub, &ctx->hubs, next) {
+        if (hub->need_kick) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void hubs_kick(struct netbe_ctx *ctx)
+{
+    struct netbe_hub *hub;
+    struct hub_port *port;
+
+    core_enter(ctx);
+    LIST_FOREACH (hub, &ctx->hubs, next) {
+        if (!hub->need_kick) {
+            continue;
+        }
+        hub->need_kick = false;
+        /* deletions meanwhile are deferred: the list stays as it is */
+        LIST_FOREACH (port, &hub->ports, next) {
+            netbe_queue_flush(port->nc.incoming_queue);
+        }
+    }
+    core_leave(ctx);
+}
+
+void netbe_hub_stats(struct netbe_ctx *ctx, FILE *out)
+{
+    struct netbe_hub *hub;
+
+    LIST_FOREACH (hub, &ctx->hubs, next) {
+        if (!hub->fdb) {
+            continue;
+        }
+        fprintf(out,
+                "hub %d: learned=%u/%u evictions=%" PRIu64
+                " not_learned=%" PRIu64 "\n",
+                hub->id, hub->fdb_count, (unsigned)NETBE_HUB_FDB_MAX,
+                hub->evictions, hub->not_learned);
+    }
 }
 
 void netbe_hub_info(struct netbe_ctx *ctx, FILE *out)
@@ -421,55 +586,3 @@ void hubs_free(struct netbe_ctx *ctx)
         free(hub);
     }
 }
-
-/* ---- the "hubport" netdev type ---- */
-
-static const struct netbe_opt_desc hubport_opts[] = {
-    {.name = "hubid",
-     .type = NETBE_OPT_INT32,
-     .required = true,
-     .help = "number of the hub to join"},
-    {.name = "netdev",
-     .type = NETBE_OPT_STRING,
-     .help = "id of a netdev to connect to the new port"},
-    {0},
-};
-
-static const struct netbe_schema hubport_schema = {
-    .type = "hubport",
-    .opts = hubport_opts,
-};
-
-static int hubport_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
-                        const char *name, struct netbe_client *peer,
-                        struct netbe_error **errp)
-{
-    const char *netdev = netbe_opts_get(opts, "netdev");
-    struct netbe_client *hubpeer = NULL;
-    /* The schema checked the int32 range, as QEMU's visitor does. */
-    int hubid = (int)strtol(netbe_opts_get(opts, "hubid"), NULL, 0);
-
-    if (netdev) {
-        hubpeer = netbe_find_netdev(ctx, netdev);
-        if (!hubpeer) {
-            netbe_error_setg(errp, "netdev '%s' not found", netdev);
-            return -1;
-        }
-        if (hubpeer->peer) {
-            /* QEMU asserts here; a user deserves a message instead. */
-            netbe_error_setg(errp, "netdev '%s' is already in use", netdev);
-            return -1;
-        }
-    }
-    netbe_hub_add_port(ctx, hubid, name, hubpeer);
-    return 0;
-}
-
-const struct netbe_backend_type netbe_backend_hubport = {
-    .name = "hubport",
-    .driver = NETBE_DRIVER_HUBPORT,
-    .schema = &hubport_schema,
-    .netdev_ok = true,
-    .net_ok = false,
-    .init = hubport_init,
-};

@@ -10,20 +10,30 @@
 #include "netbe/net.h"
 
 /*
- * Queued frames are copied into buffers of a few fixed sizes.  Freed
- * buffers go back to a per-class free list (bounded), so a busy queue
- * reaches a steady state with no malloc per frame.
+ * Queued frames are copied into buffers of size classes a quarter apart
+ * (queue.c).  Freed buffers go back to a free list per class, up to
+ * NETBE_POOL_KEEP_BYTES in all, so a busy queue reaches a steady state
+ * with no malloc per frame, and what a burst took beyond that goes back
+ * to the system once the queues drain.
  */
-#define POOL_CLASSES 3
-
-struct pool_class {
-    uint32_t size;
-    uint32_t max_free;
-    uint32_t nfree;
-    struct netbe_packet *free; /* linked through entry.tqe_next */
-};
+#define POOL_CLASSES 40
+#define NETBE_POOL_KEEP_BYTES (4u << 20)
 
 struct netbe_hub;
+
+/* The core's bookkeeping of a client, out of the embedders' sight. */
+struct netbe_client_priv {
+    struct netbe_client *flush_next; /* the batch's flush list */
+    bool flush_pending;
+    /* deleted while its peer is a NIC: cleaned up, freed with the NIC */
+    bool cleaned_up;
+    /* netbe_client_del() from inside a callback: freed at a safe point */
+    bool dying;
+    bool del_nic; /* ... with its whole NIC (netbe_nic_del) */
+    bool in_list; /* on ctx->dying: the one whose deletion was asked */
+    TAILQ_ENTRY(netbe_client) del_entry;
+    void (*destructor)(struct netbe_client *nc);
+};
 
 struct netbe_ctx {
     struct netbe_loop *loop;
@@ -32,11 +42,37 @@ struct netbe_ctx {
     int mac_table[256];
     int batch_depth;
     struct netbe_client *flush_list;
-    struct pool_class pool[POOL_CLASSES];
-    uint64_t pool_mallocs; /* buffers ever malloc'ed (tests read it) */
-    uint8_t *scratch;      /* linearises iovecs for receive() */
+    /* the pool */
+    struct netbe_packet *pool[POOL_CLASSES]; /* linked by entry.tqe_next */
+    size_t pool_free_bytes;                  /* in the free lists */
+    size_t pool_freed;      /* given back to malloc since the last trim */
+    size_t queued_bytes;    /* in every queue */
+    size_t queue_max_bytes; /* default byte limit of new queues */
+    uint64_t pool_mallocs;  /* buffers ever malloc'ed (tests read it) */
+    uint8_t *scratch;       /* linearises iovecs for receive() */
     bool scratch_busy;
+    /* deletion from callbacks (DESIGN invariant 8) */
+    int depth; /* core calls on the stack that hold client pointers */
+    bool reaping;
+    TAILQ_HEAD(, netbe_client) dying;
+    void *reap_timer;
 };
+
+/*
+ * Around every core entry point that calls out (receive, flush, sent
+ * callbacks, filters) while it holds client pointers: a client deleted
+ * meanwhile is only marked and freed once no such call is on the stack.
+ */
+static inline void core_enter(struct netbe_ctx *ctx)
+{
+    ctx->depth++;
+}
+void core_leave(struct netbe_ctx *ctx);
+
+static inline bool client_dying(const struct netbe_client *nc)
+{
+    return nc && nc->priv->dying;
+}
 
 struct netbe_packet *pool_get(struct netbe_ctx *ctx, size_t size);
 void pool_put(struct netbe_ctx *ctx, struct netbe_packet *p);
@@ -56,6 +92,16 @@ ssize_t filter_chain(struct netbe_client *nc, enum netbe_filter_direction dir,
 void filters_delete_all(struct netbe_client *nc);
 
 void hubs_free(struct netbe_ctx *ctx);
+/* Hubs that lost or gained a port: flush their other ports' queues. */
+bool hubs_need_kick(struct netbe_ctx *ctx);
+/* @port lost its peer: what waited for that peer may go on. */
+void hub_port_peer_gone(struct netbe_client *port);
+void hubs_kick(struct netbe_ctx *ctx);
+/*
+ * Kick now when nothing is on the stack, else at the next safe point;
+ * @later: on the loop's next turn in any case (when there is a loop).
+ */
+void ctx_defer_kick(struct netbe_ctx *ctx, bool later);
 
 /* Test hook: how many pool buffers were ever malloc'ed. */
 uint64_t netbe_ctx_pool_mallocs(struct netbe_ctx *ctx);

@@ -184,10 +184,10 @@ static void test_flush_via_hub(void **state)
     assert_int_equal(pa->incoming_queue->count, 0);
     assert_int_equal(r->nc.incoming_queue->count, 0);
     assert_int_equal(r->nframes, 3);
-    /* QEMU flushes the hub's other ports first: the frame flushed from
-     * a's port is delivered directly, then r's own older one */
-    tl_assert_frame(r, 0, 61, 2);
-    tl_assert_frame(r, 1, 60, 1);
+    /* QEMU flushes the hub's other ports first and so lets 61 overtake
+     * 60; netbe delivers r's own older frame first: in order */
+    tl_assert_frame(r, 0, 60, 1);
+    tl_assert_frame(r, 1, 61, 2);
     tl_assert_frame(r, 2, 62, 3);
 }
 
@@ -215,10 +215,10 @@ static void test_hub_flush(void **state)
     /* flushes every other port's queue (a's), not the source's */
     assert_true(netbe_hub_flush(pb));
     assert_int_equal(pa->incoming_queue->count, 0);
-    /* b could take it directly, then its older frame followed */
+    /* b takes its older frame first, then the one let through */
     assert_int_equal(b->nframes, 2);
-    tl_assert_frame(b, 0, 61, 2);
-    tl_assert_frame(b, 1, 60, 1);
+    tl_assert_frame(b, 0, 60, 1);
+    tl_assert_frame(b, 1, 61, 2);
     assert_int_equal(b->nc.incoming_queue->count, 0);
     /* c is still disabled: the frame joined its queue */
     assert_int_equal(c->nframes, 0);
@@ -656,37 +656,157 @@ static void test_learning_off_again(void **state)
     }
 }
 
+/* The "hub N: ..." line of netbe_hub_stats() for hub 0, parsed. */
+struct fdb_stats {
+    unsigned learned, max;
+    unsigned long long evictions, not_learned;
+};
+
+static struct fdb_stats hub0_stats(struct netbe_ctx *ctx)
+{
+    struct fdb_stats st = {0};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    const char *line;
+
+    netbe_hub_stats(ctx, out);
+    fclose(out);
+    line = strstr(buf, "hub 0: ");
+    assert_non_null(line);
+    assert_int_equal(sscanf(line,
+                            "hub 0: learned=%u/%u evictions=%llu "
+                            "not_learned=%llu",
+                            &st.learned, &st.max, &st.evictions,
+                            &st.not_learned),
+                     4);
+    free(buf);
+    return st;
+}
+
+static void src_mac(uint8_t mac[6], uint32_t i)
+{
+    mac[0] = 0x02; /* locally administered unicast */
+    mac[1] = 0x66;
+    mac[2] = (uint8_t)(i >> 24);
+    mac[3] = (uint8_t)(i >> 16);
+    mac[4] = (uint8_t)(i >> 8);
+    mac[5] = (uint8_t)i;
+}
+
+/*
+ * Issue 6, defect 3: a port inventing source MACs by the thousand neither
+ * rebuilds the table nor pushes the others' stations out of it.
+ */
 static void test_learning_table_full(void **state)
 {
     struct netbe_ctx *ctx = *state;
     struct lfix l;
-    uint8_t src[6] = {0x02, 0x10, 0, 0, 0, 0};
+    struct fdb_stats st;
+    struct tl_client *d;
+    uint8_t src[6];
+    int tag_a;
+
+    learning_hub(ctx, &l);
+    send_eth(l.b, bcast, MAC(0xb), 1);
+    send_eth(l.c, bcast, MAC(0xc), 2);
+    for (uint32_t i = 0; i < 20000; i++) {
+        src_mac(src, i);
+        send_eth(l.a, bcast, src, 3);
+    }
+    st = hub0_stats(ctx);
+    assert_int_equal(st.max, NETBE_HUB_FDB_MAX);
+    assert_true(st.learned <= NETBE_HUB_FDB_MAX);
+    assert_true(st.learned > NETBE_HUB_FDB_MAX / 2);
+    /* a's sources replaced a's own older ones */
+    assert_true(st.evictions > 0);
+
+    /* b and c are still known: unicast between them stays unicast */
+    tag_a = last_tag(l.a);
+    send_eth(l.c, MAC(0xb), MAC(0xc), 4);
+    assert_int_equal(last_tag(l.b), 4);
+    assert_int_equal(last_tag(l.a), tag_a);
+    send_eth(l.b, MAC(0xc), MAC(0xb), 5);
+    assert_int_equal(last_tag(l.c), 5);
+    assert_int_equal(last_tag(l.a), tag_a);
+
+    /* a newcomer is learned although a filled the table */
+    d = on_hub(ctx, 0, &tl_info_backend, "d");
+    send_eth(d, bcast, MAC(0xd), 6);
+    send_eth(l.b, MAC(0xd), MAC(0xb), 7);
+    assert_int_equal(last_tag(d), 7);
+    assert_int_equal(last_tag(l.c), 6);
+    assert_int_equal(last_tag(l.a), 6);
+
+    /* one of a's recent sources is known too */
+    src_mac(src, 19999);
+    send_eth(l.b, src, MAC(0xb), 8);
+    assert_int_equal(last_tag(l.a), 8);
+    assert_int_equal(last_tag(l.c), 6);
+}
+
+/* Once entries aged out, they make room without being evictions. */
+static void test_learning_aging_makes_room(void **state)
+{
+    struct netbe_ctx *ctx = *state;
+    struct lfix l;
+    struct fdb_stats st;
+    uint8_t src[6];
     struct timespec pause = {.tv_nsec = 80 * 1000 * 1000};
 
     learning_hub(ctx, &l);
-    for (int i = 0; i < NETBE_HUB_FDB_MAX; i++) {
-        src[4] = (uint8_t)(i >> 8);
-        src[5] = (uint8_t)i;
+    for (uint32_t i = 0; i < NETBE_HUB_FDB_MAX; i++) {
+        src_mac(src, i);
         send_eth(l.a, bcast, src, 1);
     }
-    /* full of live entries: a new source is not learned, so frames for
-     * it are flooded */
-    send_eth(l.b, bcast, MAC(0xb), 2);
-    send_eth(l.c, MAC(0xb), MAC(0xc), 3);
-    assert_int_equal(last_tag(l.a), 3);
-    assert_int_equal(last_tag(l.b), 3);
-    /* the old ones learned: unicast */
-    send_eth(l.c, src, MAC(0xc), 4);
-    assert_int_equal(last_tag(l.a), 4);
-    assert_int_equal(last_tag(l.b), 3);
-
-    /* once the old entries aged out, new sources are learned again */
     netbe_hub_set_aging(ctx, 0, 50);
     nanosleep(&pause, NULL);
-    send_eth(l.b, bcast, MAC(0xb), 5);
-    send_eth(l.c, MAC(0xb), MAC(0xc), 6);
-    assert_int_equal(last_tag(l.b), 6);
-    assert_int_equal(last_tag(l.a), 5);
+    st = hub0_stats(ctx);
+    send_eth(l.b, bcast, MAC(0xb), 2);
+    assert_int_equal(hub0_stats(ctx).evictions, st.evictions);
+    send_eth(l.c, MAC(0xb), MAC(0xc), 3);
+    assert_int_equal(last_tag(l.b), 3);
+    assert_int_equal(last_tag(l.a), 2);
+    /* an aged destination is flooded */
+    src_mac(src, 5);
+    send_eth(l.c, src, MAC(0xc), 4);
+    assert_int_equal(last_tag(l.a), 4);
+    assert_int_equal(last_tag(l.b), 4);
+}
+
+/* A port that leaves takes its entries with it. */
+static void test_learning_port_leaves(void **state)
+{
+    struct netbe_ctx *ctx = *state;
+    struct lfix l;
+    struct tl_client *d = NULL;
+
+    learning_hub(ctx, &l);
+    send_eth(l.b, bcast, MAC(0xb), 1);
+    assert_int_equal(hub0_stats(ctx).learned, 1);
+    netbe_client_del(l.b->nc.peer);
+    assert_int_equal(hub0_stats(ctx).learned, 0);
+    /* MAC(0xb) moved behind a new port: learned there */
+    d = on_hub(ctx, 0, &tl_info_backend, "d");
+    send_eth(d, bcast, MAC(0xb), 2);
+    send_eth(l.a, MAC(0xb), MAC(0xa), 3);
+    assert_int_equal(last_tag(d), 3);
+    assert_int_equal(last_tag(l.c), 2);
+}
+
+/* A station that moves to another port is followed there. */
+static void test_learning_station_moves(void **state)
+{
+    struct netbe_ctx *ctx = *state;
+    struct lfix l;
+
+    learning_hub(ctx, &l);
+    send_eth(l.b, bcast, MAC(0xe), 1);
+    send_eth(l.c, bcast, MAC(0xe), 2);
+    send_eth(l.a, MAC(0xe), MAC(0xa), 3);
+    assert_int_equal(last_tag(l.c), 3);
+    assert_int_equal(last_tag(l.b), 2);
+    assert_int_equal(hub0_stats(ctx).learned, 2);
 }
 
 static struct netbe_opts *hubport_opts(const char *hubid, const char *netdev)
@@ -838,6 +958,9 @@ int main(void)
         T(test_learning_port_deleted),
         T(test_learning_off_again),
         T(test_learning_table_full),
+        T(test_learning_aging_makes_room),
+        T(test_learning_port_leaves),
+        T(test_learning_station_moves),
         T(test_hubport_backend),
         T(test_hubport_hubid_range),
         T(test_hubport_schema),

@@ -411,11 +411,14 @@ static void test_send_flushes_older_frames(void **state)
     qsend(f->s.q, NULL, 2, 10, NULL);
     assert_int_equal(f->s.ndelivered, 0);
 
-    /* QEMU delivers the new frame first, then flushes the older ones. */
+    /*
+     * QEMU delivers the new frame first, then flushes the older ones;
+     * netbe never lets a frame overtake older ones (issue 6, defect 5).
+     */
     f->s.mode = TL_ACCEPT;
     assert_int_equal(qsend(f->s.q, NULL, 3, 20, NULL), 20);
     assert_int_equal(f->s.ndelivered, 3);
-    assert_memory_equal(f->s.first, ((uint8_t[]){3, 1, 2}), 3);
+    assert_memory_equal(f->s.first, ((uint8_t[]){1, 2, 3}), 3);
     assert_int_equal(f->s.q->count, 0);
 }
 
@@ -623,13 +626,13 @@ static void test_send_flushes_older_through_clients(void **state)
     assert_int_equal(tl_send(&a->nc, 60, 1), 0);
     assert_int_equal(tl_send(&a->nc, 61, 2), 0);
     assert_int_equal(b->calls_receive, 0);
-    /* the next send that gets through flushes them after itself */
+    /* the next send that gets through goes after them, in order */
     b->can_rx = true;
     assert_int_equal(tl_send(&a->nc, 62, 3), 62);
     assert_int_equal(b->nframes, 3);
-    tl_assert_frame(b, 0, 62, 3);
-    tl_assert_frame(b, 1, 60, 1);
-    tl_assert_frame(b, 2, 61, 2);
+    tl_assert_frame(b, 0, 60, 1);
+    tl_assert_frame(b, 1, 61, 2);
+    tl_assert_frame(b, 2, 62, 3);
     assert_int_equal(b->nc.incoming_queue->count, 0);
 }
 
