@@ -526,7 +526,10 @@ void netbe_hub_stats(struct netbe_ctx *ctx, FILE *out);
  * NETBE_HUB_FDB_MAX entries; learning costs the same whatever the sources:
  * a new source takes an empty or aged entry, else one of its own port's,
  * else the oldest of its set while its port holds less than its share of
- * the table (else it is flooded, and counted).
+ * the table (else it is flooded, and counted).  Either way the hub is a
+ * switch from then on: a port alone on it drops what it is sent (counted
+ * as no_peer) instead of holding it, as QEMU's hubs do, for a port to
+ * come.
  * Return: 0
  */
 int netbe_hub_set_learning(struct netbe_ctx *ctx, int hub_id, bool on,

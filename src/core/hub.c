@@ -45,6 +45,7 @@ struct netbe_hub {
     LIST_HEAD(, hub_port) ports;
     LIST_ENTRY(netbe_hub) next;
     bool learning;
+    bool is_switch; /* made by a switch listener (set_learning) */
     bool need_kick; /* a port came or went: senders may go on */
     int64_t aging_ms;
     unsigned fdb_count;
@@ -245,11 +246,16 @@ static ssize_t hub_flood(struct hub_port *src, const struct iovec *iov,
                          int iovcnt)
 {
     struct hub_port *port;
+    bool any = false;
 
     LIST_FOREACH (port, &src->hub->ports, next) {
         if (port != src) {
             netbe_sendv(&port->nc, iov, iovcnt);
+            any = true;
         }
+    }
+    if (!any) {
+        src->nc.stats.drop_no_peer++; /* alone on a switch */
     }
     return (ssize_t)netbe_iov_size(iov, iovcnt);
 }
@@ -305,13 +311,22 @@ static ssize_t hub_receive_iov(struct netbe_client *nc, const struct iovec *iov,
 static bool hub_can_receive(struct netbe_client *nc)
 {
     struct hub_port *src = to_port(nc), *port;
+    bool alone = true;
 
     LIST_FOREACH (port, &src->hub->ports, next) {
-        if (port != src && netbe_can_send(&port->nc)) {
-            return true;
+        if (port != src) {
+            if (netbe_can_send(&port->nc)) {
+                return true;
+            }
+            alone = false;
         }
     }
-    return false;
+    /*
+     * QEMU holds what a lone port is sent until another port comes; a
+     * switch drops it (counted) so that a VM alone on it is not paused
+     * and never gets stale frames delivered to a newcomer.
+     */
+    return alone && src->hub->is_switch;
 }
 
 static void hub_port_cleanup(struct netbe_client *nc)
@@ -369,6 +384,7 @@ int netbe_hub_set_learning(struct netbe_ctx *ctx, int hub_id, bool on,
     struct netbe_hub *hub = hub_get(ctx, hub_id);
 
     hub->learning = on;
+    hub->is_switch = true;
     if (on && !hub->fdb) {
         hub->fdb = netbe_malloc0(sizeof(*hub->fdb) * NETBE_HUB_FDB_MAX);
         hub->fdb_count = 0;

@@ -873,8 +873,10 @@ static void test_listener_limits_and_idle(void **state)
     }
     assert_non_null(netbe_find_netdev(ctx, "sw.0"));
     assert_null(netbe_find_netdev(ctx, "sw.1"));
-    /* alone on its hub, sw.0's frames have nowhere to go: counted */
-    assert_true(netbe_find_netdev(ctx, "sw.0")->stats.drop_queue_full > 0);
+    /* alone on its switch, sw.0's frames have nowhere to go: dropped at
+     * its port, counted, and sw.0 is not paused */
+    assert_true(netbe_find_netdev(ctx, "sw.0")->peer->stats.drop_no_peer > 0);
+    assert_int_equal(netbe_find_netdev(ctx, "sw.0")->stats.drop_queue_full, 0);
     /* its hub port went too: listener, sw.0 and its port remain */
     assert_int_equal(tl_count_clients(ctx), 3);
 
