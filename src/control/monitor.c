@@ -517,6 +517,7 @@ struct netbe_monitor {
     char *path; /* of the unix socket we made, unlinked at the end */
     int listen_fd;
     void *listen_watch;
+    bool waiting; /* wait=on, and the first client has not come yet */
 
     /* the current client: stdio (two fds) or one socket */
     int in_fd, out_fd;
@@ -786,6 +787,7 @@ static void start_client(struct netbe_monitor *mon, int fd)
         close(fd);
         return;
     }
+    mon->waiting = false;
     /* one client at a time; the others wait in the backlog */
     netbe_update_fd(mon->loop, mon->listen_watch, 0);
     client_open(mon);
@@ -939,28 +941,12 @@ static int unix_listen(struct netbe_monitor *mon, const struct unix_dev *u,
     return 0;
 }
 
-/* wait=on: like QEMU, do not go on before the first client is there. */
-static int wait_first_client(struct netbe_monitor *mon)
-{
-    int cfd;
-
-    fprintf(stderr,
-            "netbe: info: netbe waiting for connection on: "
-            "disconnected:unix:%s,server=on\n",
-            mon->path);
-    do {
-        cfd = accept4(mon->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    } while (cfd < 0 && errno == EINTR);
-    return cfd;
-}
-
 struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,
                                         void (*quit)(void *opaque),
                                         void *opaque, struct netbe_error **errp)
 {
     struct netbe_monitor *mon = netbe_malloc0(sizeof(*mon));
     struct unix_dev u = {0};
-    int cfd = -1;
 
     mon->ctx = ctx;
     mon->loop = netbe_ctx_loop(ctx);
@@ -997,9 +983,6 @@ struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,
     if (parse_unix(dev + 5, &u, errp) < 0 || unix_listen(mon, &u, errp) < 0) {
         goto fail;
     }
-    if (u.wait) {
-        cfd = wait_first_client(mon);
-    }
     if (fcntl(mon->listen_fd, F_SETFL,
               fcntl(mon->listen_fd, F_GETFL) | O_NONBLOCK) < 0) {
         netbe_error_setg(errp, "Failed to set socket non-blocking: %s",
@@ -1013,17 +996,22 @@ struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,
         netbe_error_setg(errp, "cannot watch the monitor socket %s", u.path);
         goto fail;
     }
-    if (cfd >= 0) {
-        start_client(mon, cfd);
-        cfd = -1;
+    if (u.wait) {
+        /*
+         * QEMU blocks in accept() here.  We return, and the caller runs
+         * the loop until netbe_monitor_waiting() says the client came,
+         * so that a signal meanwhile is still heard.
+         */
+        fprintf(stderr,
+                "netbe: info: netbe waiting for connection on: "
+                "disconnected:unix:%s,server=on\n",
+                mon->path);
+        mon->waiting = true;
     }
     free(u.path);
     return mon;
 
 fail:
-    if (cfd >= 0) {
-        close(cfd);
-    }
     free(u.path);
     netbe_monitor_free(mon);
     return NULL;
@@ -1057,4 +1045,9 @@ void netbe_monitor_free(struct netbe_monitor *mon)
     }
     free(mon->out);
     free(mon);
+}
+
+bool netbe_monitor_waiting(const struct netbe_monitor *mon)
+{
+    return mon->waiting;
 }
