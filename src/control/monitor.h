@@ -39,6 +39,10 @@ struct netbe_monitor;
  * wait=on the monitor returns at once, waiting for its first client on
  * the loop: a caller that wants QEMU's order runs the loop until
  * netbe_monitor_waiting() is false before it goes on.
+ *
+ * A client gets every reply whole and in order however fast it reads;
+ * while its unsent output is high, its next lines wait unread, so a
+ * client that never reads costs a bounded amount of memory.
  * Return: the monitor, or NULL with *errp set
  */
 struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,

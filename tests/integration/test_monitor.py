@@ -90,3 +90,188 @@ def test_wait_on_goes_on_with_first_client(procs, netbe, tmp_path):
     assert p.returncode == 0
     c.close()
     assert not path.exists()
+
+
+# ---- 2. large replies, slow and absent readers ----
+
+def raise_nofile(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n:
+        resource.setrlimit(resource.RLIMIT_NOFILE,
+                           (min(n, hard) if hard != resource.RLIM_INFINITY
+                            else n, hard))
+    return soft, hard
+
+
+def read_replies(sock, n, deadline, chunk=65536, pause=0.0):
+    """Read until @n prompts came; return the text before each."""
+    buf = b""
+    while buf.count(b"(qemu) ") < n:
+        assert time.monotonic() < deadline, f"timed out; got {buf[-200:]!r}"
+        data = sock.recv(chunk)
+        assert data, f"monitor closed; got {buf[-200:]!r}"
+        buf += data
+        if pause:
+            time.sleep(pause)
+    pieces = buf.split(b"(qemu) ")
+    assert pieces[n] == b"", pieces[n][:200]
+    return [x.decode() for x in pieces[:n]]
+
+
+VMS = 2500
+
+
+def test_info_stats_of_thousands_of_vms(procs, netbe, tmp_path):
+    """info stats for 2500 VMs is far over any socket buffer (and once
+    closed the monitor at 512 KiB): every line must come, in order, to a
+    client that reads slowly, and the monitor must stay usable."""
+    sock_path = str(tmp_path / "lan.sock")
+    mon_path = tmp_path / "mon.sock"
+    need = VMS + 200
+    old = raise_nofile(need)
+    vms = []
+    try:
+        if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < need:
+            pytest.fail(f"cannot raise RLIMIT_NOFILE to {need}")
+        p = procs.popen(
+            [netbe, "-nodefaults", "-netdev",
+             f"stream,id=lan,server=on,addr.type=unix,addr.path={sock_path},"
+             "hubid=0,max-connections=3000",
+             "-monitor", f"unix:{mon_path},server=on,wait=off"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            preexec_fn=lambda: resource.setrlimit(
+                resource.RLIMIT_NOFILE, (need, max(need, old[1]))))
+        peers.wait_for(lambda: peers.unix_listening(sock_path),
+                       what="the switch")
+        deadline = time.monotonic() + 60
+        for _ in range(VMS):
+            assert time.monotonic() < deadline, "connecting took too long"
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(TIMEOUT)
+            s.connect(sock_path)
+            vms.append(s)
+        c = MonitorClient(mon_path)
+        c.sock.settimeout(30)
+        c.read_prompt()
+
+        def stats():
+            c.sock.sendall(b"info stats\n")
+            (text,) = read_replies(c.sock, 1, deadline)
+            return text.split("\r\n")[:-1]
+
+        vm_line = re.compile(r"lan\.\d+: rx=\d+/\d+ tx=\d+/\d+ queued=\d+ "
+                             r"drop: link_down=\d+ no_peer=\d+ oversize=\d+ "
+                             r"queue_full=\d+ filter=\d+ malformed=\d+ "
+                             r"error=\d+")
+        lines = []
+        while time.monotonic() < deadline:
+            lines = stats()
+            if sum(1 for x in lines if x.startswith("lan.")) == VMS:
+                break
+            time.sleep(0.2)
+        names = [x.split(": ")[0] for x in lines]
+        assert sorted(n for n in names if n.startswith("lan.")) == sorted(
+            f"lan.{i}" for i in range(VMS))
+        assert all(vm_line.fullmatch(x) for x in lines
+                   if x.startswith("lan.")), lines[:3]
+        assert len(set(names)) == len(names)
+        # over what once closed the monitor
+        assert len("\r\n".join(lines)) > 512 * 1024
+
+        # two of them and a small one in one go, read in small pieces:
+        # complete, in order, nothing lost between them
+        c.sock.sendall(b"info stats\ninfo stats\ninfo network\n")
+        a, b, net = read_replies(c.sock, 3, deadline, chunk=16384,
+                                 pause=0.001)
+        assert [x.split(": ")[0] for x in a.split("\r\n")[:-1]] == names
+        assert [x.split(": ")[0] for x in b.split("\r\n")[:-1]] == names
+        assert net.startswith("hub 0\r\n")
+        assert net.count("lan.") >= VMS
+        # and the monitor is still there for a small command
+        assert c.cmd("netdev_del nosuch") == (
+            "Error: Device 'nosuch' not found\r\n")
+        c.close()
+        for s in vms:
+            s.close()
+        vms = []
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=60)
+        assert p.returncode == 0
+    finally:
+        for s in vms:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, old)
+
+
+def test_monitor_client_that_never_reads(procs, netbe, tmp_path):
+    """A client that types command after command and never reads: the
+    daemon stops reading it once its replies pile up (its sends block),
+    its memory stays flat, a second monitor answers meanwhile, and when
+    the client reads at last it gets every reply, whole and in order."""
+    path_a = tmp_path / "a.sock"
+    path_b = tmp_path / "b.sock"
+    args = [netbe, "-nodefaults",
+            "-monitor", f"unix:{path_a},server=on,wait=off",
+            "-monitor", f"unix:{path_b},server=on,wait=off"]
+    for i in range(40):
+        args += hubport(f"port{i}", i % 4)
+    p = procs.popen(args, env=small_quarantine_env(),
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    wait_socket(path_a)
+    wait_socket(path_b)
+    b = MonitorClient(path_b)
+    b.read_prompt()
+    expected = b.cmd("info network")
+    assert expected.count("\r\n") == 44
+
+    a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    a.connect(str(path_a))
+    a.setblocking(False)
+    line = b"info network\n"
+    burst = line * 64
+    sent = 0
+    rss = []
+    deadline = time.monotonic() + 20
+    blocked_since = None
+    # send until the daemon has stopped taking input for a while
+    while time.monotonic() < deadline:
+        try:
+            n = a.send(burst[sent % len(burst):])
+            sent += n
+            blocked_since = None
+        except BlockingIOError:
+            if blocked_since is None:
+                blocked_since = time.monotonic()
+                rss.append(rss_kib(p.pid))
+            elif time.monotonic() - blocked_since > 1.0:
+                break
+            time.sleep(0.01)
+        assert sent < 64 << 20, "the daemon never stopped reading"
+    else:
+        raise AssertionError("sending never blocked")
+    rss.append(rss_kib(p.pid))
+    # the daemon took only a little: its input is paused, not buffered
+    assert sent < 4 << 20, sent
+    # meanwhile the other monitor answers and the daemon does not grow
+    for _ in range(50):
+        assert b.cmd("info network") == expected
+    rss.append(rss_kib(p.pid))
+    assert max(rss) - min(rss) < 16 * 1024, rss
+    assert p.poll() is None
+
+    # now read: every complete command sent got its whole reply
+    a.setblocking(True)
+    a.settimeout(TIMEOUT)
+    n = sent // len(line)
+    replies = read_replies(a, n + 1, time.monotonic() + 60)
+    assert replies[0] == CRLF_GREETING
+    assert replies[1:] == [expected] * n
+    # finish the partial line, and the client is served as before
+    a.sendall(line[sent % len(line):])
+    assert read_replies(a, 1, time.monotonic() + TIMEOUT) == [expected]
+    a.close()
+    b.close()
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=TIMEOUT) == 0
