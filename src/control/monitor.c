@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,6 +522,7 @@ struct netbe_monitor {
     struct netbe_loop *loop;
     void (*quit)(void *opaque);
     void *opaque;
+    char *name; /* "stdio" or "unix:PATH", for log lines */
 
     char *path; /* of the unix socket we made, unlinked at the end */
     int listen_fd;
@@ -546,6 +548,11 @@ struct netbe_monitor {
     char *out;
     size_t out_off, out_len, out_cap;
     bool out_blocked; /* the last write would have blocked */
+
+    /* log lines the current client's commands caused (rate limit) */
+    uint64_t nlogs;
+    netbe_log_sink *saved_sink;
+    void *saved_sink_opaque;
 };
 
 /* epoll refuses regular files and /dev/null; libuv would warn about them. */
@@ -561,6 +568,28 @@ static bool fd_pollable(int fd)
     ok = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0;
     close(ep);
     return ok;
+}
+
+/*
+ * Bytes that a terminal or whoever reads a log would act on: every C0
+ * control but the newline, and DEL.  A client's input may hold any byte,
+ * and the monitor repeats parts of it in replies and log lines.
+ */
+static bool is_ctl(unsigned char c)
+{
+    return (c < 0x20 && c != '\n') || c == 0x7f;
+}
+
+/* @c as the 4 characters "\xNN" at @dst. */
+static size_t put_hex(char *dst, unsigned char c)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    dst[0] = '\\';
+    dst[1] = 'x';
+    dst[2] = hex[c >> 4];
+    dst[3] = hex[c & 15];
+    return 4;
 }
 
 static size_t out_pending(const struct netbe_monitor *mon)
@@ -668,9 +697,10 @@ static void out_flush(struct netbe_monitor *mon)
 }
 
 /*
- * Queue @len bytes of @text, "\n" becoming "\r\n" as in QEMU's monitor.
- * Nothing is refused here: the queue stays bounded because no input is
- * run while it is above OUT_HIGH.
+ * Queue @len bytes of @text, "\n" becoming "\r\n" as in QEMU's monitor
+ * and a control byte (only an echo of the client's input holds one)
+ * "\xNN".  Nothing is refused here: the queue stays bounded because no
+ * input is run while it is above OUT_HIGH.
  */
 static void out_put(struct netbe_monitor *mon, const char *text, size_t len)
 {
@@ -681,7 +711,9 @@ static void out_put(struct netbe_monitor *mon, const char *text, size_t len)
         return;
     }
     for (i = 0; i < len; i++) {
-        need += text[i] == '\n' ? 2 : 1;
+        unsigned char c = text[i];
+
+        need += c == '\n' ? 2 : is_ctl(c) ? 4 : 1;
     }
     if (mon->out_len + need > mon->out_cap && mon->out_off) {
         memmove(mon->out, mon->out + mon->out_off, out_pending(mon));
@@ -699,10 +731,16 @@ static void out_put(struct netbe_monitor *mon, const char *text, size_t len)
     }
     q = mon->out + mon->out_len;
     for (i = 0; i < len; i++) {
-        if (text[i] == '\n') {
+        unsigned char c = text[i];
+
+        if (c == '\n') {
             *q++ = '\r';
+            *q++ = '\n';
+        } else if (is_ctl(c)) {
+            q += put_hex(q, c);
+        } else {
+            *q++ = c;
         }
-        *q++ = text[i];
     }
     mon->out_len = q - mon->out;
 }
@@ -710,6 +748,42 @@ static void out_put(struct netbe_monitor *mon, const char *text, size_t len)
 static void out_puts(struct netbe_monitor *mon, const char *s)
 {
     out_put(mon, s, strlen(s));
+}
+
+/*
+ * What a client's command logs: QEMU prints it (a netdev_add that does
+ * not parse), but a client that repeats a bad line must not fill the log.
+ * Of each client's messages only the 1st, 2nd, 4th, 8th... get through,
+ * as the stream listener does with refusals; and as they quote the
+ * client's bytes, control bytes are escaped.
+ */
+static void log_sink(enum netbe_log_level level, const char *msg, void *opaque)
+{
+    struct netbe_monitor *mon = opaque;
+    char esc[4 * 1024];
+    size_t n = 0;
+    const char *p;
+
+    mon->nlogs++;
+    if (mon->nlogs & (mon->nlogs - 1)) {
+        return;
+    }
+    for (p = msg; *p && n + 5 <= sizeof(esc); p++) {
+        if (is_ctl(*p)) {
+            n += put_hex(esc + n, *p);
+        } else {
+            esc[n++] = *p;
+        }
+    }
+    esc[n] = '\0';
+    netbe_log_set_sink(mon->saved_sink, mon->saved_sink_opaque);
+    if (mon->nlogs > 2) {
+        netbe_warn_report("monitor %s: %" PRIu64 " messages from this client "
+                          "so far, only the 1st, 2nd, 4th, 8th... are shown",
+                          mon->name, mon->nlogs);
+    }
+    netbe_log(level, "%s", esc);
+    netbe_log_set_sink(log_sink, mon);
 }
 
 static void run_line(struct netbe_monitor *mon, const char *line)
@@ -722,7 +796,10 @@ static void run_line(struct netbe_monitor *mon, const char *line)
     if (!f) {
         abort();
     }
+    netbe_log_get_sink(&mon->saved_sink, &mon->saved_sink_opaque);
+    netbe_log_set_sink(log_sink, mon);
     quit = netbe_monitor_run_command(mon->ctx, line, f);
+    netbe_log_set_sink(mon->saved_sink, mon->saved_sink_opaque);
     if (!quit) {
         fputs(PROMPT, f);
     }
@@ -850,6 +927,7 @@ static void client_open(struct netbe_monitor *mon)
     mon->rbuf_off = mon->rbuf_len = 0;
     mon->in_len = 0;
     mon->too_long = false;
+    mon->nlogs = 0;
     out_reset(mon);
     out_puts(mon, GREETING PROMPT);
     pump(mon);
@@ -1070,6 +1148,7 @@ struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,
                 mon->out_pollable = false;
             }
         }
+        mon->name = netbe_strdup("stdio");
         mon->in_events = mon->in_watch ? NETBE_EV_READ : 0;
         client_open(mon);
         return mon;
@@ -1081,6 +1160,7 @@ struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,
     if (parse_unix(dev + 5, &u, errp) < 0 || unix_listen(mon, &u, errp) < 0) {
         goto fail;
     }
+    mon->name = netbe_strdup_printf("unix:%s", mon->path);
     if (fcntl(mon->listen_fd, F_SETFL,
               fcntl(mon->listen_fd, F_GETFL) | O_NONBLOCK) < 0) {
         netbe_error_setg(errp, "Failed to set socket non-blocking: %s",
@@ -1142,6 +1222,7 @@ void netbe_monitor_free(struct netbe_monitor *mon)
         free(mon->path);
     }
     free(mon->out);
+    free(mon->name);
     free(mon);
 }
 

@@ -42,7 +42,8 @@ struct netbe_monitor;
  *
  * A client gets every reply whole and in order however fast it reads;
  * while its unsent output is high, its next lines wait unread, so a
- * client that never reads costs a bounded amount of memory.
+ * client that never reads costs a bounded amount of memory.  What its
+ * commands log has control bytes escaped and is rate-limited per client.
  * Return: the monitor, or NULL with *errp set
  */
 struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,

@@ -275,3 +275,72 @@ def test_monitor_client_that_never_reads(procs, netbe, tmp_path):
     b.close()
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=TIMEOUT) == 0
+
+
+# ---- 3 and 4. control bytes and floods in the log ----
+
+def test_control_bytes_are_escaped(procs, netbe, tmp_path):
+    """Monitor input reaches stderr (netdev_add's parse errors, as in
+    QEMU) and the replies: raw control bytes must reach neither."""
+    path = tmp_path / "mon.sock"
+    p = procs.popen([netbe, "-nodefaults", "-monitor",
+                     f"unix:{path},server=on,wait=off"] + hubport("p0", 0))
+    wait_socket(path)
+    c = MonitorClient(path)
+    c.read_prompt()
+    assert c.cmd("\x1b[2Jfoo\x07\rbar") == (
+        "unknown command: '\\x1b[2Jfoo\\x07'\r\n")
+    # short-form booleans are warned about on stderr, with the key
+    assert c.cmd("netdev_add hubport,id=p1,hubid=1,\x1b]0;owned\x07") == (
+        "Error: Invalid parameter '\\x1b]0;owned\\x07'\r\n")
+    c.cmd('netdev_add "hubport,id=p2,hubid=1,\\r\x01x"')
+    # printable input is still answered as QEMU answers
+    assert c.cmd("netdev_del nosuch") == (
+        "Error: Device 'nosuch' not found\r\n")
+    c.close()
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=TIMEOUT)
+    assert p.returncode == 0
+    assert not CONTROL.search(err), err
+    assert b"\\x1b]0;owned\\x07" in err
+    assert b"\\x0d\\x01x" in err
+
+
+def test_log_flood_from_one_client_is_rate_limited(procs, netbe, tmp_path):
+    """Each bad netdev_add logs a line, as in QEMU; a client sending
+    thousands of them gets the 1st, 2nd, 4th, 8th... logged, and the next
+    client starts afresh."""
+    path = tmp_path / "mon.sock"
+    log = tmp_path / "netbe.log"
+    with open(log, "wb") as f:
+        p = procs.popen([netbe, "-nodefaults", "-monitor",
+                         f"unix:{path},server=on,wait=off"]
+                        + hubport("p0", 0), stdout=subprocess.DEVNULL,
+                        stderr=f)
+    wait_socket(path)
+    c = MonitorClient(path)
+    c.read_prompt()
+    deadline = time.monotonic() + 60
+    # 3000 lines, in rounds so that neither side's buffers fill up
+    for _ in range(30):
+        c.sock.sendall(b"netdev_add hubport,id=p0,hubid=1\n" * 100)
+        assert read_replies(c.sock, 100, deadline) == [
+            'Try "help netdev_add" for more information\r\n'] * 100
+    c.close()
+    c = MonitorClient(path)
+    c.read_prompt()
+    c.cmd("netdev_add hubport,id=p0,hubid=1")
+    c.close()
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=TIMEOUT) == 0
+    lines = [x for x in log.read_text().splitlines()
+             if not x.endswith(" has no peer")]
+    dup = "netbe: Duplicate ID 'p0' for netdev"
+    # 1, 2, 4, ..., 2048 of the first client, then the second's first
+    assert lines.count(dup) == 12 + 1, lines
+    notes = [x for x in lines if "are shown" in x]
+    assert len(notes) == 10, lines
+    assert notes[0] == ("netbe: warning: monitor unix:" + str(path) +
+                        ": 4 messages from this client so far, only the "
+                        "1st, 2nd, 4th, 8th... are shown")
+    assert len(lines) == 13 + 10, lines
