@@ -30,6 +30,13 @@ typedef void netbe_log_sink(enum netbe_log_level level, const char *msg,
  */
 void netbe_log_set_sink(netbe_log_sink *sink, void *opaque);
 
+/**
+ * netbe_log_get_sink() - the sink set last, to restore or chain to it
+ * @sink: set to the sink, NULL for the default stderr sink
+ * @opaque: set to its opaque pointer
+ */
+void netbe_log_get_sink(netbe_log_sink **sink, void **opaque);
+
 /** netbe_log_set_level() - drop messages less important than @level */
 void netbe_log_set_level(enum netbe_log_level level);
 enum netbe_log_level netbe_log_get_level(void);

@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,6 @@
     "netbe " NETBE_VERSION " monitor - type 'help' for more "                  \
     "information\n"
 #define PROMPT "(qemu) "
-/* More unread output than this and the client is not reading: drop it. */
-#define OUT_MAX (1024 * 1024)
 /* A blocking write of this much never blocks once poll() said POLLOUT. */
 #define STDIO_CHUNK 512
 /* QEMU's HMP splits help arguments into at most this many words. */
@@ -508,27 +507,52 @@ bool netbe_monitor_run_command(struct netbe_ctx *ctx, const char *line,
 
 /* ---- transport ---- */
 
+/*
+ * While more output than this waits to be sent, the client's next line is
+ * neither read nor run: a monitor holds at most this plus one command's
+ * reply, however much its client types without reading, and the socket's
+ * own buffers push back on the client.  A reply itself may be any size.
+ */
+#define OUT_HIGH (64 * 1024)
+/* A drained output buffer larger than this goes back to malloc. */
+#define OUT_KEEP (16 * 1024)
+
 struct netbe_monitor {
     struct netbe_ctx *ctx;
     struct netbe_loop *loop;
     void (*quit)(void *opaque);
     void *opaque;
+    char *name; /* "stdio" or "unix:PATH", for log lines */
 
     char *path; /* of the unix socket we made, unlinked at the end */
     int listen_fd;
     void *listen_watch;
+    bool waiting; /* wait=on, and the first client has not come yet */
 
     /* the current client: stdio (two fds) or one socket */
     int in_fd, out_fd;
     void *in_watch, *out_watch;
+    unsigned in_events, out_events; /* what each watch asks for now */
     bool connected, is_socket, out_pollable, quitting;
+    bool in_eof; /* the socket client sent all it will send */
+
+    /* read, not yet run: it waits there while the output is high */
+    char rbuf[4096];
+    size_t rbuf_off, rbuf_len;
 
     char in[NETBE_MONITOR_LINE_MAX + 1];
     size_t in_len;
     bool too_long; /* discarding the rest of an overlong line */
 
+    /* out[out_off..out_len) is still to send, already as it goes out */
     char *out;
-    size_t out_len, out_cap;
+    size_t out_off, out_len, out_cap;
+    bool out_blocked; /* the last write would have blocked */
+
+    /* log lines the current client's commands caused (rate limit) */
+    uint64_t nlogs;
+    netbe_log_sink *saved_sink;
+    void *saved_sink_opaque;
 };
 
 /* epoll refuses regular files and /dev/null; libuv would warn about them. */
@@ -546,27 +570,78 @@ static bool fd_pollable(int fd)
     return ok;
 }
 
-static void client_close(struct netbe_monitor *mon);
-static void fd_event(void *opaque, int fd, unsigned events);
-
-static void out_watch_set(struct netbe_monitor *mon, bool want)
+/*
+ * Bytes that a terminal or whoever reads a log would act on: every C0
+ * control but the newline, and DEL.  A client's input may hold any byte,
+ * and the monitor repeats parts of it in replies and log lines.
+ */
+static bool is_ctl(unsigned char c)
 {
-    if (mon->is_socket) {
-        if (!mon->in_watch) {
-            return; /* the client is gone */
-        }
-        netbe_update_fd(mon->loop, mon->in_watch,
-                        (mon->quitting ? 0 : NETBE_EV_READ) |
-                            (want ? NETBE_EV_WRITE : 0));
-    } else if (mon->out_watch) {
-        netbe_update_fd(mon->loop, mon->out_watch, want ? NETBE_EV_WRITE : 0);
+    return (c < 0x20 && c != '\n') || c == 0x7f;
+}
+
+/* @c as the 4 characters "\xNN" at @dst. */
+static size_t put_hex(char *dst, unsigned char c)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    dst[0] = '\\';
+    dst[1] = 'x';
+    dst[2] = hex[c >> 4];
+    dst[3] = hex[c & 15];
+    return 4;
+}
+
+static size_t out_pending(const struct netbe_monitor *mon)
+{
+    return mon->out_len - mon->out_off;
+}
+
+/* Nothing left to send: reset, and give a big buffer back. */
+static void out_reset(struct netbe_monitor *mon)
+{
+    mon->out_off = mon->out_len = 0;
+    mon->out_blocked = false;
+    if (mon->out_cap > OUT_KEEP) {
+        free(mon->out);
+        mon->out = NULL;
+        mon->out_cap = 0;
     }
 }
 
-static void out_consume(struct netbe_monitor *mon, size_t n)
+static void client_close(struct netbe_monitor *mon);
+static void fd_event(void *opaque, int fd, unsigned events);
+
+static void set_events(struct netbe_monitor *mon, void *watch, unsigned *cur,
+                       unsigned events)
 {
-    memmove(mon->out, mon->out + n, mon->out_len - n);
-    mon->out_len -= n;
+    if (watch && *cur != events) {
+        netbe_update_fd(mon->loop, watch, events);
+        *cur = events;
+    }
+}
+
+/*
+ * Ask the loop only for what can be used now: input while little output
+ * waits and no earlier input does, output while a write would block.
+ */
+static void watch_update(struct netbe_monitor *mon)
+{
+    bool want_in = mon->connected && !mon->quitting && !mon->in_eof &&
+                   mon->rbuf_off == mon->rbuf_len &&
+                   out_pending(mon) <= OUT_HIGH;
+    bool want_out = mon->connected && mon->out_blocked;
+
+    if (mon->is_socket) {
+        set_events(mon, mon->in_watch, &mon->in_events,
+                   (want_in ? NETBE_EV_READ : 0) |
+                       (want_out ? NETBE_EV_WRITE : 0));
+    } else {
+        set_events(mon, mon->in_watch, &mon->in_events,
+                   want_in ? NETBE_EV_READ : 0);
+        set_events(mon, mon->out_watch, &mon->out_events,
+                   want_out ? NETBE_EV_WRITE : 0);
+    }
 }
 
 /*
@@ -579,13 +654,14 @@ static void out_flush(struct netbe_monitor *mon)
 {
     ssize_t n;
 
-    while (mon->connected && mon->out_len) {
+    while (mon->connected && out_pending(mon)) {
+        const char *p = mon->out + mon->out_off;
+        size_t len = out_pending(mon);
+
         if (mon->is_socket) {
-            n = send(mon->out_fd, mon->out, mon->out_len,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+            n = send(mon->out_fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         } else {
             struct pollfd pfd = {.fd = mon->out_fd, .events = POLLOUT};
-            size_t len = mon->out_len;
 
             if (mon->out_pollable) {
                 if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT)) {
@@ -597,61 +673,117 @@ static void out_flush(struct netbe_monitor *mon)
                     len = STDIO_CHUNK;
                 }
             }
-            n = write(mon->out_fd, mon->out, len);
+            n = write(mon->out_fd, p, len);
         }
     check:
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            out_watch_set(mon, true);
+            mon->out_blocked = true;
             return;
         }
         if (n <= 0) {
             /* the reader went away: output has nowhere to go */
-            mon->out_len = 0;
+            out_reset(mon);
             if (mon->is_socket) {
                 client_close(mon);
             }
             return;
         }
-        out_consume(mon, n);
+        mon->out_off += n;
     }
-    out_watch_set(mon, false);
+    out_reset(mon);
 }
 
-/* Queue @len bytes of @text, "\n" becoming "\r\n" as in QEMU's monitor. */
+/*
+ * Queue @len bytes of @text, "\n" becoming "\r\n" as in QEMU's monitor
+ * and a control byte (only an echo of the client's input holds one)
+ * "\xNN".  Nothing is refused here: the queue stays bounded because no
+ * input is run while it is above OUT_HIGH.
+ */
 static void out_put(struct netbe_monitor *mon, const char *text, size_t len)
 {
-    size_t i, need = mon->out_len + 2 * len;
+    size_t i, need = 0;
+    char *q;
 
     if (!mon->connected) {
         return;
     }
-    if (need > OUT_MAX) {
-        /* a client that does not read loses its connection, not our RAM */
-        if (mon->is_socket) {
-            client_close(mon);
-        } else {
-            mon->out_len = 0;
-        }
-        return;
-    }
-    if (need > mon->out_cap) {
-        mon->out_cap = need;
-        mon->out = netbe_realloc(mon->out, mon->out_cap);
-    }
     for (i = 0; i < len; i++) {
-        if (text[i] == '\n') {
-            mon->out[mon->out_len++] = '\r';
-        }
-        mon->out[mon->out_len++] = text[i];
+        unsigned char c = text[i];
+
+        need += c == '\n' ? 2 : is_ctl(c) ? 4 : 1;
     }
+    if (mon->out_len + need > mon->out_cap && mon->out_off) {
+        memmove(mon->out, mon->out + mon->out_off, out_pending(mon));
+        mon->out_len -= mon->out_off;
+        mon->out_off = 0;
+    }
+    if (mon->out_len + need > mon->out_cap) {
+        size_t cap = 2 * mon->out_cap;
+
+        if (cap < mon->out_len + need) {
+            cap = mon->out_len + need;
+        }
+        mon->out = netbe_realloc(mon->out, cap);
+        mon->out_cap = cap;
+    }
+    q = mon->out + mon->out_len;
+    for (i = 0; i < len; i++) {
+        unsigned char c = text[i];
+
+        if (c == '\n') {
+            *q++ = '\r';
+            *q++ = '\n';
+        } else if (is_ctl(c)) {
+            q += put_hex(q, c);
+        } else {
+            *q++ = c;
+        }
+    }
+    mon->out_len = q - mon->out;
 }
 
 static void out_puts(struct netbe_monitor *mon, const char *s)
 {
     out_put(mon, s, strlen(s));
+}
+
+/*
+ * What a client's command logs: QEMU prints it (a netdev_add that does
+ * not parse), but a client that repeats a bad line must not fill the log.
+ * Of each client's messages only the 1st, 2nd, 4th, 8th... get through,
+ * as the stream listener does with refusals; and as they quote the
+ * client's bytes, control bytes are escaped.
+ */
+static void log_sink(enum netbe_log_level level, const char *msg, void *opaque)
+{
+    struct netbe_monitor *mon = opaque;
+    char esc[4 * 1024];
+    size_t n = 0;
+    const char *p;
+
+    mon->nlogs++;
+    if (mon->nlogs & (mon->nlogs - 1)) {
+        return;
+    }
+    for (p = msg; *p && n + 5 <= sizeof(esc); p++) {
+        if (is_ctl(*p)) {
+            n += put_hex(esc + n, *p);
+        } else {
+            esc[n++] = *p;
+        }
+    }
+    esc[n] = '\0';
+    netbe_log_set_sink(mon->saved_sink, mon->saved_sink_opaque);
+    if (mon->nlogs > 2) {
+        netbe_warn_report("monitor %s: %" PRIu64 " messages from this client "
+                          "so far, only the 1st, 2nd, 4th, 8th... are shown",
+                          mon->name, mon->nlogs);
+    }
+    netbe_log(level, "%s", esc);
+    netbe_log_set_sink(log_sink, mon);
 }
 
 static void run_line(struct netbe_monitor *mon, const char *line)
@@ -664,7 +796,13 @@ static void run_line(struct netbe_monitor *mon, const char *line)
     if (!f) {
         abort();
     }
+    netbe_log_get_sink(&mon->saved_sink, &mon->saved_sink_opaque);
+    netbe_log_set_sink(log_sink, mon);
     quit = netbe_monitor_run_command(mon->ctx, line, f);
+    netbe_log_set_sink(mon->saved_sink, mon->saved_sink_opaque);
+    if (!quit) {
+        fputs(PROMPT, f);
+    }
     fclose(f);
     out_put(mon, buf, len);
     free(buf);
@@ -674,21 +812,19 @@ static void run_line(struct netbe_monitor *mon, const char *line)
         if (mon->quit) {
             mon->quit(mon->opaque);
         }
-        return;
     }
-    out_puts(mon, PROMPT);
 }
 
 /*
- * Split what arrived into lines.  A line longer than the buffer is
- * refused as a whole when its newline comes; the connection stays.
+ * Split what was read into lines and run them, until the output is high.
+ * A line longer than the buffer is refused as a whole when its newline
+ * comes; the connection stays.
  */
-static void input(struct netbe_monitor *mon, const char *data, size_t n)
+static void run_input(struct netbe_monitor *mon)
 {
-    size_t i;
-
-    for (i = 0; i < n && !mon->quitting && mon->connected; i++) {
-        char c = data[i];
+    while (mon->rbuf_off < mon->rbuf_len && mon->connected && !mon->quitting &&
+           out_pending(mon) <= OUT_HIGH) {
+        char c = mon->rbuf[mon->rbuf_off++];
 
         if (c != '\n') {
             if (mon->in_len == NETBE_MONITOR_LINE_MAX) {
@@ -711,29 +847,61 @@ static void input(struct netbe_monitor *mon, const char *data, size_t n)
             run_line(mon, mon->in);
         }
     }
-    out_flush(mon);
+}
+
+/*
+ * Send what the client takes, run what it typed while little output
+ * waits, and once it has left close it when all it asked for is sent.
+ */
+static void pump(struct netbe_monitor *mon)
+{
+    for (;;) {
+        out_flush(mon);
+        if (!mon->connected) {
+            return;
+        }
+        if (mon->quitting || mon->rbuf_off == mon->rbuf_len ||
+            out_pending(mon) > OUT_HIGH) {
+            break;
+        }
+        run_input(mon);
+    }
+    if (mon->in_eof && !out_pending(mon) && mon->rbuf_off == mon->rbuf_len) {
+        client_close(mon);
+        return;
+    }
+    watch_update(mon);
 }
 
 static void read_client(struct netbe_monitor *mon)
 {
-    char buf[4096];
     ssize_t n;
 
-    n = read(mon->in_fd, buf, sizeof(buf));
+    if (mon->rbuf_off < mon->rbuf_len || mon->in_eof) {
+        return; /* the last read is not used up yet */
+    }
+    n = read(mon->in_fd, mon->rbuf, sizeof(mon->rbuf));
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
         return;
     }
-    if (n <= 0) {
-        if (mon->is_socket) {
-            client_close(mon);
-        } else {
-            /* QEMU keeps running when its stdin ends; so do we */
-            netbe_unwatch_fd(mon->loop, mon->in_watch);
-            mon->in_watch = NULL;
-        }
+    if (n <= 0 && !mon->is_socket) {
+        /* QEMU keeps running when its stdin ends; so do we */
+        netbe_unwatch_fd(mon->loop, mon->in_watch);
+        mon->in_watch = NULL;
         return;
     }
-    input(mon, buf, n);
+    if (n < 0) {
+        client_close(mon); /* reset: nobody is left to answer */
+        return;
+    }
+    if (n == 0) {
+        /* a client that shut its side down still gets its replies */
+        mon->in_eof = true;
+    } else {
+        mon->rbuf_off = 0;
+        mon->rbuf_len = n;
+    }
+    pump(mon);
 }
 
 static void fd_event(void *opaque, int fd, unsigned events)
@@ -741,7 +909,8 @@ static void fd_event(void *opaque, int fd, unsigned events)
     struct netbe_monitor *mon = opaque;
 
     if ((events & NETBE_EV_WRITE) && fd == mon->out_fd) {
-        out_flush(mon);
+        mon->out_blocked = false;
+        pump(mon);
         if (!mon->connected) {
             return;
         }
@@ -754,11 +923,14 @@ static void fd_event(void *opaque, int fd, unsigned events)
 static void client_open(struct netbe_monitor *mon)
 {
     mon->connected = true;
+    mon->in_eof = false;
+    mon->rbuf_off = mon->rbuf_len = 0;
     mon->in_len = 0;
     mon->too_long = false;
-    mon->out_len = 0;
+    mon->nlogs = 0;
+    out_reset(mon);
     out_puts(mon, GREETING PROMPT);
-    out_flush(mon);
+    pump(mon);
 }
 
 /* The socket client left: wait for the next one. */
@@ -769,10 +941,12 @@ static void client_close(struct netbe_monitor *mon)
     }
     netbe_unwatch_fd(mon->loop, mon->in_watch);
     mon->in_watch = NULL;
+    mon->in_events = 0;
     close(mon->in_fd);
     mon->in_fd = mon->out_fd = -1;
     mon->connected = false;
-    mon->out_len = 0;
+    mon->rbuf_off = mon->rbuf_len = 0;
+    out_reset(mon);
     if (mon->listen_watch && !mon->quitting) {
         netbe_update_fd(mon->loop, mon->listen_watch, NETBE_EV_READ);
     }
@@ -784,8 +958,11 @@ static void start_client(struct netbe_monitor *mon, int fd)
     mon->in_watch = netbe_watch_fd(mon->loop, fd, NETBE_EV_READ, fd_event, mon);
     if (!mon->in_watch) {
         close(fd);
+        mon->in_fd = mon->out_fd = -1;
         return;
     }
+    mon->in_events = NETBE_EV_READ;
+    mon->waiting = false;
     /* one client at a time; the others wait in the backlog */
     netbe_update_fd(mon->loop, mon->listen_watch, 0);
     client_open(mon);
@@ -939,28 +1116,12 @@ static int unix_listen(struct netbe_monitor *mon, const struct unix_dev *u,
     return 0;
 }
 
-/* wait=on: like QEMU, do not go on before the first client is there. */
-static int wait_first_client(struct netbe_monitor *mon)
-{
-    int cfd;
-
-    fprintf(stderr,
-            "netbe: info: netbe waiting for connection on: "
-            "disconnected:unix:%s,server=on\n",
-            mon->path);
-    do {
-        cfd = accept4(mon->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    } while (cfd < 0 && errno == EINTR);
-    return cfd;
-}
-
 struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,
                                         void (*quit)(void *opaque),
                                         void *opaque, struct netbe_error **errp)
 {
     struct netbe_monitor *mon = netbe_malloc0(sizeof(*mon));
     struct unix_dev u = {0};
-    int cfd = -1;
 
     mon->ctx = ctx;
     mon->loop = netbe_ctx_loop(ctx);
@@ -987,6 +1148,8 @@ struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,
                 mon->out_pollable = false;
             }
         }
+        mon->name = netbe_strdup("stdio");
+        mon->in_events = mon->in_watch ? NETBE_EV_READ : 0;
         client_open(mon);
         return mon;
     }
@@ -997,9 +1160,7 @@ struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,
     if (parse_unix(dev + 5, &u, errp) < 0 || unix_listen(mon, &u, errp) < 0) {
         goto fail;
     }
-    if (u.wait) {
-        cfd = wait_first_client(mon);
-    }
+    mon->name = netbe_strdup_printf("unix:%s", mon->path);
     if (fcntl(mon->listen_fd, F_SETFL,
               fcntl(mon->listen_fd, F_GETFL) | O_NONBLOCK) < 0) {
         netbe_error_setg(errp, "Failed to set socket non-blocking: %s",
@@ -1013,17 +1174,22 @@ struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,
         netbe_error_setg(errp, "cannot watch the monitor socket %s", u.path);
         goto fail;
     }
-    if (cfd >= 0) {
-        start_client(mon, cfd);
-        cfd = -1;
+    if (u.wait) {
+        /*
+         * QEMU blocks in accept() here.  We return, and the caller runs
+         * the loop until netbe_monitor_waiting() says the client came,
+         * so that a signal meanwhile is still heard.
+         */
+        fprintf(stderr,
+                "netbe: info: netbe waiting for connection on: "
+                "disconnected:unix:%s,server=on\n",
+                mon->path);
+        mon->waiting = true;
     }
     free(u.path);
     return mon;
 
 fail:
-    if (cfd >= 0) {
-        close(cfd);
-    }
     free(u.path);
     netbe_monitor_free(mon);
     return NULL;
@@ -1034,7 +1200,7 @@ void netbe_monitor_free(struct netbe_monitor *mon)
     if (!mon) {
         return;
     }
-    if (mon->connected && !mon->is_socket && mon->out_len) {
+    if (mon->connected && !mon->is_socket && out_pending(mon)) {
         /* last words to stdio, blocking: nobody waits on the loop now */
         mon->out_pollable = false;
         out_flush(mon);
@@ -1056,5 +1222,11 @@ void netbe_monitor_free(struct netbe_monitor *mon)
         free(mon->path);
     }
     free(mon->out);
+    free(mon->name);
     free(mon);
+}
+
+bool netbe_monitor_waiting(const struct netbe_monitor *mon)
+{
+    return mon->waiting;
 }

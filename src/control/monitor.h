@@ -2,9 +2,9 @@
  * monitor.h - QEMU's HMP text monitor for the netbe daemon (internal).
  *
  * The monitor speaks on stdio or on a unix socket (QEMU's chardev syntax
- * "unix:PATH,server=on,wait=off"), prints the "(qemu) " prompt and runs
- * info network, set_link, netdev_add, netdev_del, help and quit with
- * QEMU 7.2's texts.  All its I/O goes through the context's netbe_loop.
+ * "unix:PATH,server=on,wait=on|off"), prints the "(qemu) " prompt and
+ * runs info network, info stats, set_link, netdev_add, netdev_del, help
+ * and quit with QEMU 7.2's texts.  All its I/O goes through the context's netbe_loop.
  */
 #ifndef NETBE_CONTROL_MONITOR_H
 #define NETBE_CONTROL_MONITOR_H
@@ -35,13 +35,29 @@ struct netbe_monitor;
  * @errp: QEMU-like messages for a bad @dev or a socket that cannot be made
  *
  * A unix socket serves one client at a time, as a QEMU socket chardev
- * does; the next one is accepted when the current one leaves.
+ * does; the next one is accepted when the current one leaves.  With
+ * wait=on the monitor returns at once, waiting for its first client on
+ * the loop: a caller that wants QEMU's order runs the loop until
+ * netbe_monitor_waiting() is false before it goes on.
+ *
+ * A client gets every reply whole and in order however fast it reads;
+ * while its unsent output is high, its next lines wait unread, so a
+ * client that never reads costs a bounded amount of memory.  What its
+ * commands log has control bytes escaped and is rate-limited per client.
  * Return: the monitor, or NULL with *errp set
  */
 struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,
                                         void (*quit)(void *opaque),
                                         void *opaque,
                                         struct netbe_error **errp);
+
+/**
+ * netbe_monitor_waiting() - is a wait=on monitor still without its first
+ * client?
+ * @mon: the monitor
+ * Return: true until the first client of a wait=on socket is accepted
+ */
+bool netbe_monitor_waiting(const struct netbe_monitor *mon);
 
 /**
  * netbe_monitor_free() - close the monitor, its client and its socket,

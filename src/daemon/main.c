@@ -53,6 +53,7 @@ struct daemon {
     void *keepalive;
     char *pidfile; /* absolute, so that it can go after chdir("/") */
     int pidfile_fd;
+    bool stop; /* a signal or quit came: exit as soon as we can */
 };
 
 static void usage(FILE *out)
@@ -458,6 +459,7 @@ static void quit_cb(void *opaque)
 {
     struct daemon *d = opaque;
 
+    d->stop = true;
     netbe_loop_stop(d->loop);
 }
 
@@ -466,6 +468,7 @@ static void signal_cb(void *opaque, int signum)
     struct daemon *d = opaque;
 
     netbe_debug("terminating on signal %d", signum);
+    d->stop = true;
     netbe_loop_stop(d->loop);
 }
 
@@ -478,6 +481,19 @@ static void keepalive_cb(void *opaque)
                             netbe_clock_ms(d->loop) + KEEPALIVE_MS);
 }
 
+/*
+ * A wait=on monitor: go on only once its first client is there, as QEMU
+ * does, but on the loop, so that SIGINT/SIGTERM (or "quit" on a monitor
+ * made before) still end the daemon meanwhile.
+ */
+static void wait_monitor(struct daemon *d, struct netbe_monitor *mon)
+{
+    while (netbe_monitor_waiting(mon) && !d->stop) {
+        netbe_loop_run_once(d->loop, 1);
+    }
+}
+
+/* Return: 0, -1 on an error, 1 when told to stop while a monitor waited. */
 static int create_monitors(struct daemon *d, struct cmdline *cl)
 {
     struct netbe_error *err = NULL;
@@ -502,7 +518,10 @@ static int create_monitors(struct daemon *d, struct cmdline *cl)
             netbe_error_free(err);
             return -1;
         }
-        d->n_monitors++;
+        wait_monitor(d, d->monitors[d->n_monitors++]);
+        if (d->stop) {
+            return 1;
+        }
     }
     return 0;
 }
@@ -634,7 +653,7 @@ int main(int argc, char **argv)
 {
     struct cmdline cl = {0};
     struct daemon d = {.pidfile_fd = -1};
-    int ready_fd = -1;
+    int ready_fd = -1, r;
 
     netbe_log_set_prog("netbe");
     signal(SIGPIPE, SIG_IGN);
@@ -662,11 +681,19 @@ int main(int argc, char **argv)
      * QEMU's order: the pidfile, then the monitors' character devices,
      * then the netdevs; whatever fails, cleanup undoes the rest.
      */
-    if ((cl.pidfile && write_pidfile(&d, cl.pidfile) < 0) ||
-        create_monitors(&d, &cl) < 0 || create_clients(&d, &cl) < 0) {
+    if (cl.pidfile && write_pidfile(&d, cl.pidfile) < 0) {
+        r = -1;
+    } else {
+        r = create_monitors(&d, &cl);
+    }
+    if (r == 0 && create_clients(&d, &cl) < 0) {
+        r = -1;
+    }
+    if (r != 0) {
+        /* stopped while waiting for a monitor: a normal exit, as later */
         daemon_cleanup(&d);
         cmdline_free(&cl);
-        return 1;
+        return r < 0 ? 1 : 0;
     }
     netbe_check_clients(d.ctx);
 

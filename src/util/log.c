@@ -18,6 +18,12 @@ void netbe_log_set_sink(netbe_log_sink *s, void *opaque)
     sink_opaque = opaque;
 }
 
+void netbe_log_get_sink(netbe_log_sink **s, void **opaque)
+{
+    *s = sink;
+    *opaque = sink_opaque;
+}
+
 void netbe_log_set_level(enum netbe_log_level level)
 {
     max_level = level;
