@@ -46,6 +46,16 @@ const struct netbe_backend_type *netbe_backend_find(const char *name);
 void netbe_backend_print_types(FILE *out);
 
 /**
+ * netbe_netdev_opts_check() - check @opts against @type's schema and the
+ * keys netbe takes on every type ("queue-bytes=SIZE": the byte limit of
+ * the netdev's queues, NETBE_QUEUE_DEFAULT_BYTES unless given)
+ * Return: 0, or -1 with QEMU's message for the first bad key in @errp
+ */
+int netbe_netdev_opts_check(const struct netbe_backend_type *type,
+                            const struct netbe_opts *opts,
+                            struct netbe_error **errp);
+
+/**
  * netbe_net_client_init() - QEMU's net_client_init for -netdev
  * (@is_netdev) or -net
  *

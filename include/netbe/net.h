@@ -41,6 +41,7 @@ extern "C" {
  * ("queue-bytes=") and per context.
  */
 #define NETBE_QUEUE_DEFAULT_BYTES (4u << 20)
+#define NETBE_QUEUE_BYTES_KEY "queue-bytes"
 #define NETBE_MAX_QUEUE_NUM 1024
 
 /* The client types; their names are QEMU's NetClientDriver strings. */

@@ -8,6 +8,7 @@
  * this binary" rather than "Parameter 'type' expects a netdev backend
  * type".
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -117,6 +118,63 @@ static void mark_netdev(struct netbe_ctx *ctx, const char *id)
     }
 }
 
+/*
+ * netbe's own key on every netdev type: the byte limit of the queues of
+ * its clients (frames waiting for it, and waiting to leave it).  Taken
+ * out before the type's schema sees the options.
+ * Return: 0 (with *@has set when present), or -1 with @errp
+ */
+static int take_queue_bytes(struct netbe_opts *opts, uint64_t *bytes,
+                            bool *has, struct netbe_error **errp)
+{
+    const char *v = netbe_opts_get(opts, NETBE_QUEUE_BYTES_KEY);
+
+    *has = v != NULL;
+    if (!v) {
+        return 0;
+    }
+    if (netbe_parse_size(v, bytes) < 0 || *bytes > SIZE_MAX) {
+        netbe_error_setg(errp, "Parameter '%s' expects a size value",
+                         NETBE_QUEUE_BYTES_KEY);
+        return -1;
+    }
+    netbe_opts_unset(opts, NETBE_QUEUE_BYTES_KEY);
+    return 0;
+}
+
+int netbe_netdev_opts_check(const struct netbe_backend_type *type,
+                            const struct netbe_opts *opts,
+                            struct netbe_error **errp)
+{
+    struct netbe_opts *copy = netbe_opts_dup(opts);
+    uint64_t bytes;
+    bool has;
+    int r;
+
+    r = take_queue_bytes(copy, &bytes, &has, errp);
+    if (r == 0) {
+        r = netbe_opts_check(copy, type->schema, errp);
+    }
+    netbe_opts_free(copy);
+    return r;
+}
+
+/* Every client named @id gets the byte limit (all queues of a backend). */
+static void set_queue_bytes(struct netbe_ctx *ctx, const char *id,
+                            uint64_t bytes)
+{
+    struct netbe_client *nc;
+
+    for (nc = netbe_client_first(ctx); nc; nc = netbe_client_next(nc)) {
+        if (nc->info->type != NETBE_DRIVER_NIC && !strcmp(nc->name, id)) {
+            netbe_client_set_queue_bytes(nc, (size_t)bytes);
+            if (nc->peer && nc->peer->info->type == NETBE_DRIVER_HUBPORT) {
+                netbe_client_set_queue_bytes(nc->peer, (size_t)bytes);
+            }
+        }
+    }
+}
+
 /* The type checks of QEMU's net_client_init1, in its order. */
 static int check_type(const struct netbe_backend_type *type, const char *name,
                       bool is_netdev, struct netbe_error **errp)
@@ -158,6 +216,8 @@ int netbe_net_client_init(struct netbe_ctx *ctx, struct netbe_opts *opts,
     const char *tname;
     char *gen_id = NULL;
     struct netbe_error *err = NULL;
+    uint64_t qbytes = 0;
+    bool has_qbytes = false;
 
     /* QemuOpts refuses a bad or duplicate id when the options are made. */
     if (id && !netbe_id_wellformed(id)) {
@@ -195,6 +255,9 @@ int netbe_net_client_init(struct netbe_ctx *ctx, struct netbe_opts *opts,
     schema = type ? type->schema : NULL;
     if (!type && !strcmp(tname, "none")) {
         schema = &none_schema;
+    }
+    if (type && take_queue_bytes(opts, &qbytes, &has_qbytes, errp) < 0) {
+        return -1;
     }
     if (schema && netbe_opts_check(opts, schema, errp) < 0) {
         return -1;
@@ -235,6 +298,9 @@ int netbe_net_client_init(struct netbe_ctx *ctx, struct netbe_opts *opts,
 
     if (is_netdev) {
         mark_netdev(ctx, id);
+    }
+    if (has_qbytes) {
+        set_queue_bytes(ctx, id, qbytes);
     }
     free(gen_id);
     return 0;
@@ -288,5 +354,10 @@ int netbe_netdev_help(const struct netbe_opts *opts, FILE *out,
         return -1;
     }
     netbe_schema_print_help(type->schema, out);
+    /* every type's, after the type's own (netbe's, not QEMU's) */
+    fprintf(out,
+            "%-24s - bytes its queues may hold, 0 for no limit "
+            "(default: %uM)\n",
+            "  " NETBE_QUEUE_BYTES_KEY "=<size>", NETBE_QUEUE_DEFAULT_BYTES >> 20);
     return 1;
 }

@@ -279,7 +279,7 @@ static void parse_netopts(struct netopt *v, int n, bool is_netdev)
                 netbe_error_setg(&err, "Parameter 'id' is missing");
                 goto fail;
             }
-            if (t && netbe_opts_check(o->opts, t->schema, &err) < 0) {
+            if (t && netbe_netdev_opts_check(t, o->opts, &err) < 0) {
                 goto fail;
             }
         }

@@ -160,9 +160,10 @@ def test_info_stats_of_thousands_of_vms(procs, netbe, tmp_path):
             return text.split("\r\n")[:-1]
 
         vm_line = re.compile(r"lan\.\d+: rx=\d+/\d+ tx=\d+/\d+ queued=\d+ "
+                             r"queued_bytes=\d+ "
                              r"drop: link_down=\d+ no_peer=\d+ oversize=\d+ "
                              r"queue_full=\d+ filter=\d+ malformed=\d+ "
-                             r"error=\d+")
+                             r"error=\d+ purged=\d+")
         lines = []
         while time.monotonic() < deadline:
             lines = stats()
