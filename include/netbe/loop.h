@@ -18,12 +18,35 @@ extern "C" {
 enum {
     NETBE_EV_READ = 1u << 0,
     NETBE_EV_WRITE = 1u << 1,
-    /* reported with READ/WRITE on hang-up or error; never requested */
+    /*
+     * Reported on hang-up or error: with READ/WRITE when those are
+     * watched, alone when only HUP is.  Level-triggered: it comes again
+     * until the fd's error is consumed (a read, SO_ERROR) or the watch
+     * changes.  Never requested.
+     */
     NETBE_EV_ERROR = 1u << 2,
+    /*
+     * Requested, never reported: tell about hang-up or error (as ERROR)
+     * even while READ is not watched, so that a connection paused on
+     * backpressure still notices that its peer went away.  A loop that
+     * cannot do this may ignore it; such connections then notice when
+     * they read again.
+     */
+    NETBE_EV_HUP = 1u << 3,
 };
 
 typedef void netbe_fd_cb(void *opaque, int fd, unsigned events);
 typedef void netbe_timer_cb(void *opaque);
+
+struct addrinfo;
+
+/*
+ * The outcome of a resolve: @status 0 and the getaddrinfo() list @res, or
+ * getaddrinfo()'s EAI_* code and NULL.  @res is the loop's and lives
+ * until the callback returns.
+ */
+typedef void netbe_resolve_cb(void *opaque, int status,
+                              const struct addrinfo *res);
 
 struct netbe_loop_ops {
     /* Start watching @fd for @events (may be 0); returns a handle or NULL. */
@@ -41,6 +64,20 @@ struct netbe_loop_ops {
     void (*timer_free)(void *loop, void *timer); /* disarm and free */
     /* Monotonic clock in milliseconds. */
     int64_t (*clock_ms)(void *loop);
+    /*
+     * Optional: getaddrinfo(@host, @port, @hints) without blocking the
+     * loop (on a thread, an asynchronous resolver...).  @cb runs later on
+     * the loop, never from inside this call.  Returns a handle for
+     * resolve_cancel(), or NULL when no lookup could be started.
+     * Without it (NULL), netbe calls getaddrinfo() itself for host
+     * names, which blocks the loop while the resolver works; numeric
+     * addresses never need it.
+     */
+    void *(*resolve)(void *loop, const char *host, const char *port,
+                     const struct addrinfo *hints, netbe_resolve_cb *cb,
+                     void *opaque);
+    /* Forget a pending resolve: its callback is never called. */
+    void (*resolve_cancel)(void *loop, void *req);
 };
 
 struct netbe_loop {

@@ -24,14 +24,14 @@ extern const struct netbe_backend_type netbe_backend_socket;
  * written with sendmmsg() at the end of each batch
  * @driver: NETBE_DRIVER_DGRAM or NETBE_DRIVER_SOCKET, the client's type
  * @dest: where frames go (sendto()), or NULL for send() on a connected @fd
- * Return: the client; its info_str is left for the caller
+ * Return: the client, its info_str left for the caller; or NULL with
+ * @errp when @fd cannot be watched (then @fd is closed)
  */
-struct netbe_client *netbe_dgram_client_new(struct netbe_ctx *ctx,
-                                            enum netbe_client_driver driver,
-                                            struct netbe_client *peer,
-                                            const char *model, const char *name,
-                                            int fd, const struct sockaddr *dest,
-                                            socklen_t dest_len);
+struct netbe_client *
+netbe_dgram_client_new(struct netbe_ctx *ctx, enum netbe_client_driver driver,
+                       struct netbe_client *peer, const char *model,
+                       const char *name, int fd, const struct sockaddr *dest,
+                       socklen_t dest_len, struct netbe_error **errp);
 
 /**
  * netbe_dgram_mcast_create() - QEMU's multicast socket: SO_REUSEADDR,

@@ -100,6 +100,8 @@ struct dgram {
     bool write_wait;  /* the ring holds frames the socket refused */
     bool blocked;     /* receive() said "not now" to the core */
     bool tx_err_logged;
+    /* what peers can make us say: across runs of failures and sources */
+    struct netbe_warn_limit warn_tx, warn_full;
     /*
      * An unconnected unix socket: poll() reports it writable even while
      * the receiver's queue is full, so a refused send is retried on a
@@ -167,9 +169,8 @@ static void update_events(struct dgram *s)
     if (!s->watch) {
         return;
     }
-    if (!s->read_paused) {
-        ev |= NETBE_EV_READ;
-    }
+    /* paused, still hear of an error, which fd_cb consumes */
+    ev |= s->read_paused ? NETBE_EV_HUP : NETBE_EV_READ;
     /*
      * Held frames come back on a write event (writable()), so keep asking
      * for one while any are held, even when the ring itself is empty.
@@ -219,8 +220,8 @@ static void tx_failed(struct dgram *s, struct tx_slot *sl, int err)
     /* one line per run of failures, not one per frame */
     if (!s->tx_err_logged) {
         s->tx_err_logged = true;
-        netbe_log(NETBE_LOG_WARNING, "%s: datagram send failed: %s",
-                  who->nc.name, strerror(err));
+        netbe_warn_limited(&s->warn_tx, "%s: datagram send failed: %s",
+                           who->nc.name, strerror(err));
     }
 }
 
@@ -610,6 +611,16 @@ static void fd_cb(void *opaque, int fd, unsigned events)
     }
     if ((events & NETBE_EV_READ) && !s->read_paused) {
         read_batch(s);
+    } else if (events & NETBE_EV_ERROR) {
+        /*
+         * Paused: a pending error (an ICMP unreachable on a connected
+         * socket) is level-triggered and would come back every iteration;
+         * take it now, as a read would, and drop it as QEMU does.
+         */
+        int err = 0;
+        socklen_t len = sizeof(err);
+
+        getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len);
     }
 }
 
@@ -672,12 +683,13 @@ static void udp_offloads(struct dgram *s)
     }
 }
 
+/* Return: the client, or NULL with @errp (then @fd is closed). */
 static struct dgram *client_new(struct netbe_ctx *ctx,
                                 const struct netbe_client_info *info,
                                 struct netbe_client *peer, const char *model,
                                 const char *name, int fd,
                                 const struct sockaddr *dest, socklen_t dest_len,
-                                bool listener)
+                                bool listener, struct netbe_error **errp)
 {
     struct netbe_loop *loop = netbe_ctx_loop(ctx);
     struct sockaddr_storage ss;
@@ -701,21 +713,27 @@ static struct dgram *client_new(struct netbe_ctx *ctx,
         s->poll_blind = true;
         s->retry_timer = loop->ops->timer_new(loop->opaque, retry_cb, s);
     }
+    if (!s->watch || (s->poll_blind && !s->retry_timer)) {
+        /* a client that silently never reads is worse than none */
+        netbe_error_setg(errp, "cannot watch fd %d", fd);
+        netbe_client_del(&s->nc); /* closes @fd */
+        return NULL;
+    }
     return s;
 }
 
-struct netbe_client *netbe_dgram_client_new(struct netbe_ctx *ctx,
-                                            enum netbe_client_driver driver,
-                                            struct netbe_client *peer,
-                                            const char *model, const char *name,
-                                            int fd, const struct sockaddr *dest,
-                                            socklen_t dest_len)
+struct netbe_client *
+netbe_dgram_client_new(struct netbe_ctx *ctx, enum netbe_client_driver driver,
+                       struct netbe_client *peer, const char *model,
+                       const char *name, int fd, const struct sockaddr *dest,
+                       socklen_t dest_len, struct netbe_error **errp)
 {
     const struct netbe_client_info *info =
         driver == NETBE_DRIVER_SOCKET ? &dgram_socket_info : &dgram_info;
+    struct dgram *s = client_new(ctx, info, peer, model, name, fd, dest,
+                                 dest_len, false, errp);
 
-    return &client_new(ctx, info, peer, model, name, fd, dest, dest_len, false)
-                ->nc;
+    return s ? &s->nc : NULL;
 }
 
 static void remove_sub(struct dgram *c)
@@ -857,10 +875,10 @@ static struct dgram *sub_for(struct dgram *l, const struct sockaddr *from,
         l->nc.stats.drop_no_peer++;
         if (!l->full_logged) {
             l->full_logged = true;
-            netbe_log(NETBE_LOG_WARNING,
-                      "%s: max-connections=%u reached, dropping datagrams "
-                      "from %s",
-                      l->nc.name, l->max_conn, remote);
+            netbe_warn_limited(&l->warn_full,
+                               "%s: max-connections=%u reached, dropping "
+                               "datagrams from %s",
+                               l->nc.name, l->max_conn, remote);
         }
         return NULL;
     }
@@ -1034,7 +1052,10 @@ static int mcast_init(struct netbe_ctx *ctx, const char *name,
     }
     /* "dram" is QEMU 7.2's model string for multicast, typo included */
     nc = netbe_dgram_client_new(ctx, NETBE_DRIVER_DGRAM, peer, "dram", name, fd,
-                                (struct sockaddr *)&group, sizeof(group));
+                                (struct sockaddr *)&group, sizeof(group), errp);
+    if (!nc) {
+        return -1;
+    }
     snprintf(nc->info_str, sizeof(nc->info_str), "mcast=%s:%d",
              inet_ntoa(group.sin_addr), ntohs(group.sin_port));
     return 0;
@@ -1117,7 +1138,7 @@ static int bind_local(const struct netbe_sa *local, struct sockaddr_in *lin,
     if (unix_addr(&lun, local->path, errp) < 0) {
         return -1;
     }
-    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         netbe_error_setg(errp, "can't create datagram socket: %s",
                          strerror(errno));
@@ -1129,7 +1150,6 @@ static int bind_local(const struct netbe_sa *local, struct sockaddr_in *lin,
         close(fd);
         return -1;
     }
-    netbe_set_nonblock(fd);
     *created = local->path;
     return fd;
 }
@@ -1158,6 +1178,7 @@ static int listener_init(struct netbe_ctx *ctx, const char *name,
         }
         what = netbe_fd_addr_type(fd, errp);
         if (!what) {
+            close(fd); /* handed over: ours to close on failure, as QEMU */
             return -1;
         }
     } else {
@@ -1173,7 +1194,14 @@ static int listener_init(struct netbe_ctx *ctx, const char *name,
         }
         return -1;
     }
-    l = client_new(ctx, &dgram_info, peer, "dgram", name, fd, NULL, 0, true);
+    l = client_new(ctx, &dgram_info, peer, "dgram", name, fd, NULL, 0, true,
+                   errp);
+    if (!l) {
+        if (created) {
+            unlink(created);
+        }
+        return -1;
+    }
     l->listener = true;
     l->hubid = x->hubid;
     l->idle_ms = x->idle_ms;
@@ -1320,14 +1348,24 @@ static int dgram_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
         const char *type = netbe_fd_addr_type(fd, errp);
 
         if (!type) {
+            close(fd); /* handed over: ours to close on failure, as QEMU */
             goto out;
         }
         nc = netbe_dgram_client_new(ctx, NETBE_DRIVER_DGRAM, peer, "dgram",
-                                    name, fd, NULL, 0);
+                                    name, fd, NULL, 0, errp);
+        if (!nc) {
+            goto out;
+        }
         snprintf(nc->info_str, sizeof(nc->info_str), "fd=%d %s", fd, type);
     } else {
         nc = netbe_dgram_client_new(ctx, NETBE_DRIVER_DGRAM, peer, "dgram",
-                                    name, fd, dest, dest_len);
+                                    name, fd, dest, dest_len, errp);
+        if (!nc) {
+            if (created) {
+                unlink(created);
+            }
+            goto out;
+        }
         if (created) {
             to_dgram(nc)->unlink_path = netbe_strdup(created);
         }

@@ -29,22 +29,27 @@
 
 /* Bytes taken from the socket per wakeup. */
 #define READ_SIZE (256 * 1024)
+/* after EMFILE and friends, when accepting again might succeed */
+#define ACCEPT_RETRY_MS 200
 
 struct sock {
     struct netbe_client nc; /* first: the core allocates info->size */
     int fd;                 /* the connection, or -1 */
     int listen_fd;          /* listen=: the listening socket, else -1 */
     void *watch, *listen_watch;
-    unsigned events;    /* what the watch asks for now */
-    bool connecting;    /* connect=: not yet established */
-    bool read_paused;   /* a frame waits in the core for its sent callback */
-    bool write_wait;    /* bytes are left that the socket refused */
-    bool blocked;       /* receive() said "not now" to the core */
-    bool broken;        /* a write failed: close from the fd callback */
-    unsigned tx_frames; /* frames in tx not known to be written */
+    unsigned events;  /* what the watch asks for now */
+    bool connecting;  /* connect=: not yet established */
+    bool read_paused; /* a frame waits in the core for its sent callback */
+    bool write_wait;  /* bytes are left that the socket refused */
+    bool blocked;     /* receive() said "not now" to the core */
+    bool broken;      /* a write failed: close from the fd callback */
     struct netbe_rstate rs;
     uint8_t *rbuf;
     struct netbe_txbuf tx;
+    void *accept_timer; /* listen=: accepting again after a failure */
+    /* what peers can make us say, one connection after another */
+    struct netbe_warn_limit warn_write, warn_malformed, warn_truncated,
+        warn_accept;
 };
 
 static struct sock *to_sock(struct netbe_client *nc)
@@ -64,8 +69,9 @@ static void update_events(struct sock *s)
     if (!s->watch) {
         return;
     }
-    if (!s->read_paused && !s->connecting) {
-        ev |= NETBE_EV_READ;
+    if (!s->connecting) {
+        /* paused, still hear a hang-up: fd_cb reads to the end then */
+        ev |= s->read_paused ? NETBE_EV_HUP : NETBE_EV_READ;
     }
     /* blocked: the core holds frames for us; a write event releases them */
     if (s->write_wait || s->blocked || s->connecting || s->broken) {
@@ -79,10 +85,10 @@ static void update_events(struct sock *s)
 
 /* ---- transmit ---- */
 
-static void tx_drop_pending(struct sock *s)
+/* Forget what is queued, counting every frame not wholly written. */
+static void tx_drop_pending(struct sock *s, uint64_t *counter)
 {
-    s->nc.stats.drop_error += s->tx_frames;
-    s->tx_frames = 0;
+    *counter += netbe_txbuf_frames(&s->tx);
     netbe_txbuf_reset(&s->tx);
 }
 
@@ -95,7 +101,6 @@ static void tx_flush(struct sock *s)
     }
     r = netbe_txbuf_flush(&s->tx, s->fd);
     if (r == 1) {
-        s->tx_frames = 0;
         if (s->write_wait) {
             s->write_wait = false;
             update_events(s);
@@ -103,9 +108,9 @@ static void tx_flush(struct sock *s)
         return;
     }
     if (r < 0) {
-        netbe_log(NETBE_LOG_WARNING, "%s: write failed: %s", s->nc.name,
-                  strerror(errno));
-        tx_drop_pending(s);
+        netbe_warn_limited(&s->warn_write, "%s: write failed: %s", s->nc.name,
+                           strerror(errno));
+        tx_drop_pending(s, &s->nc.stats.drop_error);
         s->broken = true;
         update_events(s);
         return;
@@ -132,12 +137,14 @@ static ssize_t sock_receive_iov(struct netbe_client *nc,
         return (ssize_t)size;
     }
     if (netbe_txbuf_put(&s->tx, iov, iovcnt, size, true) == 0) {
-        s->tx_frames++;
         return (ssize_t)size;
     }
     tx_flush(s);
+    if (s->broken) {
+        nc->stats.drop_error++; /* the frame in hand */
+        return (ssize_t)size;
+    }
     if (netbe_txbuf_put(&s->tx, iov, iovcnt, size, true) == 0) {
-        s->tx_frames++;
         return (ssize_t)size;
     }
     s->blocked = true;
@@ -206,7 +213,8 @@ static void end_connection(struct sock *s)
     s->read_paused = false;
     s->write_wait = false;
     s->broken = false;
-    tx_drop_pending(s);
+    /* what never left goes with the connection, counted */
+    tx_drop_pending(s, &s->nc.stats.drop_link_down);
     netbe_rstate_reset(&s->rs);
     s->nc.link_down = true;
     s->nc.info_str[0] = '\0';
@@ -216,6 +224,24 @@ static void end_connection(struct sock *s)
     if (s->blocked) {
         tx_unblock(s);
     }
+}
+
+/*
+ * The peer closed (@err 0) or reset (@err the errno): half a frame left
+ * behind is a truncated frame either way.
+ */
+static void peer_gone(struct sock *s, int err)
+{
+    if (s->rs.state != 0 || s->rs.index != 0) {
+        s->nc.stats.drop_malformed++;
+        netbe_warn_limited(&s->warn_truncated,
+                           "%s: connection closed in the middle of a frame",
+                           s->nc.name);
+    } else if (err) {
+        netbe_log(NETBE_LOG_INFO, "%s: connection error: %s", s->nc.name,
+                  strerror(err));
+    }
+    end_connection(s);
 }
 
 static void do_read(struct sock *s)
@@ -231,19 +257,11 @@ static void do_read(struct sock *s)
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             return;
         }
-        netbe_log(NETBE_LOG_INFO, "%s: connection error: %s", s->nc.name,
-                  strerror(errno));
-        end_connection(s);
+        peer_gone(s, errno);
         return;
     }
     if (n == 0) {
-        if (s->rs.state != 0 || s->rs.index != 0) {
-            s->nc.stats.drop_malformed++;
-            netbe_log(NETBE_LOG_WARNING,
-                      "%s: connection closed in the middle of a frame",
-                      s->nc.name);
-        }
-        end_connection(s);
+        peer_gone(s, 0);
         return;
     }
     netbe_batch_begin(s->nc.ctx);
@@ -251,8 +269,8 @@ static void do_read(struct sock *s)
     netbe_batch_end(s->nc.ctx);
     if (r < 0) {
         s->nc.stats.drop_malformed++;
-        netbe_log(NETBE_LOG_WARNING, "%s: %s", s->nc.name,
-                  netbe_error_msg(err));
+        netbe_warn_limited(&s->warn_malformed, "%s: %s", s->nc.name,
+                           netbe_error_msg(err));
         netbe_error_free(err);
         end_connection(s);
         return;
@@ -300,27 +318,51 @@ static void fd_cb(void *opaque, int fd, unsigned events)
             return;
         }
     }
-    if ((events & NETBE_EV_READ) && !s->read_paused) {
+    /*
+     * Paused, a hang-up still ends the connection: read on (into the
+     * core's queue) to the end, one buffer per wakeup.
+     */
+    if (((events & NETBE_EV_READ) && !s->read_paused) ||
+        (events & NETBE_EV_ERROR)) {
         do_read(s);
     }
 }
 
-static void start_connection(struct sock *s, int fd, bool connected)
+/*
+ * Carry frames on @fd from now on.
+ * Return: 0, or -1 when it cannot be watched (@fd is left to the caller:
+ * a client that never reads must not exist)
+ */
+static int start_connection(struct sock *s, int fd, bool connected)
 {
     int one = 1;
 
+    s->events = 0;
+    s->watch = netbe_watch_fd(loop_of(s), fd, 0, fd_cb, s);
+    if (!s->watch) {
+        return -1;
+    }
     s->fd = fd;
     /* frames are small and latency matters: no Nagle */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     s->connecting = !connected;
-    s->events = 0;
-    s->watch = netbe_watch_fd(loop_of(s), fd, 0, fd_cb, s);
     update_events(s);
+    return 0;
+}
+
+static void accept_retry_cb(void *opaque)
+{
+    struct sock *s = opaque;
+
+    if (s->fd < 0 && s->listen_watch) {
+        netbe_update_fd(loop_of(s), s->listen_watch, NETBE_EV_READ);
+    }
 }
 
 static void listen_cb(void *opaque, int fd, unsigned events)
 {
     struct sock *s = opaque;
+    struct netbe_loop *loop = loop_of(s);
     struct sockaddr_in sin;
     socklen_t len = sizeof(sin);
     int cfd;
@@ -333,12 +375,26 @@ static void listen_cb(void *opaque, int fd, unsigned events)
                       SOCK_NONBLOCK | SOCK_CLOEXEC);
     } while (cfd < 0 && errno == EINTR);
     if (cfd < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED) {
+            /* out of fds or memory: back off instead of spinning */
+            netbe_warn_limited(&s->warn_accept, "%s: accept failed: %s",
+                               s->nc.name, strerror(errno));
+            netbe_update_fd(loop, s->listen_watch, 0);
+            loop->ops->timer_mod(loop->opaque, s->accept_timer,
+                                 netbe_clock_ms(loop) + ACCEPT_RETRY_MS);
+        }
+        return;
+    }
+    if (start_connection(s, cfd, true) < 0) {
+        netbe_warn_limited(&s->warn_accept,
+                           "%s: cannot watch a new connection, closed it",
+                           s->nc.name);
+        close(cfd);
         return;
     }
     /* one client at a time: the next waits in the backlog (QEMU) */
-    netbe_update_fd(loop_of(s), s->listen_watch, 0);
+    netbe_update_fd(loop, s->listen_watch, 0);
     s->nc.link_down = false;
-    start_connection(s, cfd, true);
     snprintf(s->nc.info_str, sizeof(s->nc.info_str),
              "socket: connection from %s:%d", inet_ntoa(sin.sin_addr),
              ntohs(sin.sin_port));
@@ -352,6 +408,10 @@ static void sock_cleanup(struct netbe_client *nc)
     s->watch = NULL;
     netbe_unwatch_fd(loop_of(s), s->listen_watch);
     s->listen_watch = NULL;
+    if (s->accept_timer) {
+        loop_of(s)->ops->timer_free(loop_of(s)->opaque, s->accept_timer);
+        s->accept_timer = NULL;
+    }
     if (s->fd >= 0) {
         close(s->fd);
         s->fd = -1;
@@ -422,8 +482,15 @@ static int listen_init(struct netbe_ctx *ctx, const char *name,
     s = stream_new(ctx, peer, name);
     s->listen_fd = fd;
     s->nc.link_down = true;
+    s->accept_timer =
+        loop_of(s)->ops->timer_new(loop_of(s)->opaque, accept_retry_cb, s);
     s->listen_watch =
         netbe_watch_fd(loop_of(s), fd, NETBE_EV_READ, listen_cb, s);
+    if (!s->listen_watch || !s->accept_timer) {
+        netbe_error_setg(errp, "cannot watch fd %d", fd);
+        netbe_client_del(&s->nc); /* closes fd */
+        return -1;
+    }
     return 0;
 }
 
@@ -461,7 +528,12 @@ static int connect_init(struct netbe_ctx *ctx, const char *name,
         return -1;
     }
     s = stream_new(ctx, peer, name);
-    start_connection(s, fd, connected);
+    if (start_connection(s, fd, connected) < 0) {
+        netbe_error_setg(errp, "cannot watch fd %d", fd);
+        close(fd);
+        netbe_client_del(&s->nc);
+        return -1;
+    }
     snprintf(s->nc.info_str, sizeof(s->nc.info_str), "socket: connect to %s:%d",
              inet_ntoa(sin.sin_addr), ntohs(sin.sin_port));
     return 0;
@@ -490,6 +562,7 @@ static int fd_init(struct netbe_ctx *ctx, const char *name,
     case SOCK_DGRAM:
         type = netbe_fd_addr_type(fd, errp);
         if (!type) {
+            close(fd);
             return -1;
         }
         /*
@@ -497,14 +570,22 @@ static int fd_init(struct netbe_ctx *ctx, const char *name,
          * refuses; the socket is connected, so send() is what works.
          */
         nc = netbe_dgram_client_new(ctx, NETBE_DRIVER_SOCKET, peer, "socket",
-                                    name, fd, NULL, 0);
+                                    name, fd, NULL, 0, errp);
+        if (!nc) {
+            return -1;
+        }
         snprintf(nc->info_str, sizeof(nc->info_str), "socket: fd=%d %s", fd,
                  type);
         return 0;
     case SOCK_STREAM: {
         struct sock *s = stream_new(ctx, peer, name);
 
-        start_connection(s, fd, true);
+        if (start_connection(s, fd, true) < 0) {
+            netbe_error_setg(errp, "cannot watch fd %d", fd);
+            close(fd);
+            netbe_client_del(&s->nc);
+            return -1;
+        }
         snprintf(s->nc.info_str, sizeof(s->nc.info_str), "socket: fd=%d", fd);
         return 0;
     }
@@ -540,7 +621,11 @@ static int mcast_init(struct netbe_ctx *ctx, const char *name,
         return -1;
     }
     nc = netbe_dgram_client_new(ctx, NETBE_DRIVER_SOCKET, peer, "socket", name,
-                                fd, (struct sockaddr *)&group, sizeof(group));
+                                fd, (struct sockaddr *)&group, sizeof(group),
+                                errp);
+    if (!nc) {
+        return -1;
+    }
     snprintf(nc->info_str, sizeof(nc->info_str), "socket: mcast=%s:%d",
              inet_ntoa(group.sin_addr), ntohs(group.sin_port));
     return 0;
@@ -563,7 +648,10 @@ static int udp_init(struct netbe_ctx *ctx, const char *name,
         return -1;
     }
     nc = netbe_dgram_client_new(ctx, NETBE_DRIVER_SOCKET, peer, "socket", name,
-                                fd, (struct sockaddr *)&rin, sizeof(rin));
+                                fd, (struct sockaddr *)&rin, sizeof(rin), errp);
+    if (!nc) {
+        return -1;
+    }
     snprintf(nc->info_str, sizeof(nc->info_str), "socket: udp=%s:%d",
              inet_ntoa(rin.sin_addr), ntohs(rin.sin_port));
     return 0;

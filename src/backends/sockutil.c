@@ -1,9 +1,10 @@
 /*
  * sockutil.c - what the socket backends share: QEMU's SocketAddress read
  * from dotted options (with the messages QEMU 7.2's keyval visitor
- * prints), address resolution, listening and connecting sockets with
- * QEMU's error texts, socket_uri() formatting, and the stream transmit
- * buffer.
+ * prints), address resolution (host names through the loop, so that a
+ * slow resolver stalls no traffic), listening and connecting sockets with
+ * QEMU's error texts, socket_uri() formatting, the stream transmit buffer
+ * and the warning rate limit.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,31 +280,59 @@ static int inet_family(const struct netbe_sa *sa, struct netbe_error **errp)
     return AF_UNSPEC;
 }
 
-static int inet_lookup(const struct netbe_sa *sa, int socktype, bool passive,
-                       struct addrinfo **res, struct netbe_error **errp)
+static int inet_hints(const struct netbe_sa *sa, int socktype, bool passive,
+                      struct addrinfo *hints, struct netbe_error **errp)
 {
-    struct addrinfo hints = {0};
     int family = inet_family(sa, errp);
-    int rc;
 
     if (family < 0) {
         return -1;
     }
-    hints.ai_family = family;
-    hints.ai_socktype = socktype;
-    hints.ai_flags = AI_ADDRCONFIG | (passive ? AI_PASSIVE : 0);
+    memset(hints, 0, sizeof(*hints));
+    hints->ai_family = family;
+    hints->ai_socktype = socktype;
+    hints->ai_flags = AI_ADDRCONFIG | (passive ? AI_PASSIVE : 0);
     if (sa->numeric) {
-        hints.ai_flags |= AI_NUMERICHOST;
+        hints->ai_flags |= AI_NUMERICHOST;
     }
-    rc = getaddrinfo(sa->host[0] ? sa->host : NULL, sa->port, &hints, res);
-    if (rc == EAI_BADFLAGS || rc == EAI_NONAME) {
-        /* AI_ADDRCONFIG hides loopback on hosts with no other address */
+    return 0;
+}
+
+static const char *inet_node(const struct netbe_sa *sa)
+{
+    return sa->host[0] ? sa->host : NULL;
+}
+
+/* AI_ADDRCONFIG hides loopback on hosts with no other address. */
+static bool retry_without_addrconfig(int rc, const struct addrinfo *hints)
+{
+    return (rc == EAI_BADFLAGS || rc == EAI_NONAME) &&
+           (hints->ai_flags & AI_ADDRCONFIG);
+}
+
+static void lookup_error(const struct netbe_sa *sa, int rc,
+                         struct netbe_error **errp)
+{
+    netbe_error_setg(errp, "address resolution failed for %s:%s: %s", sa->host,
+                     sa->port, gai_strerror(rc));
+}
+
+static int inet_lookup(const struct netbe_sa *sa, int socktype, bool passive,
+                       struct addrinfo **res, struct netbe_error **errp)
+{
+    struct addrinfo hints;
+    int rc;
+
+    if (inet_hints(sa, socktype, passive, &hints, errp) < 0) {
+        return -1;
+    }
+    rc = getaddrinfo(inet_node(sa), sa->port, &hints, res);
+    if (retry_without_addrconfig(rc, &hints)) {
         hints.ai_flags &= ~AI_ADDRCONFIG;
-        rc = getaddrinfo(sa->host[0] ? sa->host : NULL, sa->port, &hints, res);
+        rc = getaddrinfo(inet_node(sa), sa->port, &hints, res);
     }
     if (rc != 0) {
-        netbe_error_setg(errp, "address resolution failed for %s:%s: %s",
-                         sa->host, sa->port, gai_strerror(rc));
+        lookup_error(sa, rc, errp);
         return -1;
     }
     return 0;
@@ -356,6 +386,132 @@ int netbe_sa_resolve(const struct netbe_sa *sa, int socktype,
     }
     netbe_error_setg(errp, "a file descriptor address has no socket address");
     return -1;
+}
+
+/* ---- lookups that do not block the loop ---- */
+
+struct netbe_sa_lookup {
+    struct netbe_loop *loop;
+    void *req;          /* the loop's pending resolve */
+    struct netbe_sa sa; /* host and port only, copied */
+    struct addrinfo hints;
+    netbe_sa_resolved_fn *cb;
+    void *opaque;
+};
+
+/*
+ * Whether getaddrinfo() can answer for @host from the text alone: no
+ * resolver, no thread pool.  AI_NUMERICHOST parses and never looks up.
+ */
+static bool host_is_numeric(const char *host)
+{
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST}, *res;
+
+    if (!host[0]) {
+        return true;
+    }
+    if (getaddrinfo(host, NULL, &hints, &res) != 0) {
+        return false;
+    }
+    freeaddrinfo(res);
+    return true;
+}
+
+static void lookup_free(struct netbe_sa_lookup *lk)
+{
+    free(lk->sa.host);
+    free(lk->sa.port);
+    free(lk);
+}
+
+static void lookup_cb(void *opaque, int status, const struct addrinfo *res);
+
+static bool lookup_send(struct netbe_sa_lookup *lk)
+{
+    struct netbe_loop *l = lk->loop;
+
+    lk->req = l->ops->resolve(l->opaque, inet_node(&lk->sa), lk->sa.port,
+                              &lk->hints, lookup_cb, lk);
+    return lk->req != NULL;
+}
+
+static void lookup_cb(void *opaque, int status, const struct addrinfo *res)
+{
+    struct netbe_sa_lookup *lk = opaque;
+    netbe_sa_resolved_fn *cb = lk->cb;
+    void *cb_opaque = lk->opaque;
+    struct netbe_error *err = NULL;
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+
+    lk->req = NULL;
+    if (retry_without_addrconfig(status, &lk->hints)) {
+        lk->hints.ai_flags &= ~AI_ADDRCONFIG;
+        if (lookup_send(lk)) {
+            return;
+        }
+    }
+    if (status != 0) {
+        lookup_error(&lk->sa, status, &err);
+    } else if (!res || res->ai_addrlen > sizeof(ss)) {
+        lookup_error(&lk->sa, EAI_FAIL, &err);
+    } else {
+        memset(&ss, 0, sizeof(ss));
+        memcpy(&ss, res->ai_addr, res->ai_addrlen);
+        len = res->ai_addrlen;
+    }
+    /* freed first, so that the callback may start the next lookup */
+    lookup_free(lk);
+    cb(cb_opaque, err ? NULL : &ss, len, err);
+    netbe_error_free(err);
+}
+
+int netbe_sa_resolve_start(struct netbe_loop *loop, const struct netbe_sa *sa,
+                           int socktype, struct sockaddr_storage *ss,
+                           socklen_t *len, netbe_sa_resolved_fn *cb,
+                           void *opaque, struct netbe_sa_lookup **lookup,
+                           struct netbe_error **errp)
+{
+    struct netbe_sa_lookup *lk;
+    struct addrinfo hints;
+
+    *lookup = NULL;
+    if (sa->type != NETBE_SA_INET || sa->numeric || host_is_numeric(sa->host) ||
+        !loop || !loop->ops->resolve || !loop->ops->resolve_cancel) {
+        /* the loop cannot help: a name blocks here, as loop.h says */
+        return netbe_sa_resolve(sa, socktype, ss, len, errp);
+    }
+    if (inet_hints(sa, socktype, false, &hints, errp) < 0) {
+        return -1;
+    }
+    lk = netbe_malloc0(sizeof(*lk));
+    lk->loop = loop;
+    lk->sa.type = NETBE_SA_INET;
+    lk->sa.host = netbe_strdup(sa->host);
+    lk->sa.port = netbe_strdup(sa->port);
+    lk->hints = hints;
+    lk->cb = cb;
+    lk->opaque = opaque;
+    if (!lookup_send(lk)) {
+        lookup_free(lk);
+        return netbe_sa_resolve(sa, socktype, ss, len, errp);
+    }
+    *lookup = lk;
+    return 1;
+}
+
+void netbe_sa_lookup_cancel(struct netbe_sa_lookup *lk)
+{
+    struct netbe_loop *l;
+
+    if (!lk) {
+        return;
+    }
+    l = lk->loop;
+    if (lk->req && l->ops->resolve_cancel) {
+        l->ops->resolve_cancel(l->opaque, lk->req);
+    }
+    lookup_free(lk);
 }
 
 void netbe_sockaddr_to_str(const struct sockaddr *sa, socklen_t len, char *out,
@@ -502,13 +658,16 @@ static int sa_fd(const struct netbe_sa *sa, struct netbe_error **errp)
     if (fd < 0) {
         return -1;
     }
+    /* a descriptor handed over is ours to close when we fail, as QEMU */
     if (!netbe_fd_is_socket(fd)) {
         netbe_error_setg(errp, "File descriptor '%s' is not a socket", sa->str);
+        close(fd);
         return -1;
     }
     if (netbe_set_nonblock(fd) < 0) {
         netbe_error_setg(errp, "can't use file descriptor %s (errno %d)",
                          sa->str, errno);
+        close(fd);
         return -1;
     }
     return fd;
@@ -645,6 +804,7 @@ int netbe_sa_listen(const struct netbe_sa *sa, int socktype, int backlog,
         if (fd >= 0 && socktype == SOCK_STREAM && listen(fd, backlog) < 0) {
             netbe_error_setg(errp, "Failed to listen on fd socket: %s",
                              strerror(errno));
+            close(fd);
             return -1;
         }
         return fd;
@@ -658,8 +818,6 @@ int netbe_sa_connect(const struct netbe_sa *sa, int socktype, bool *in_progress,
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    int family, proto = 0, fd;
-    char what[300];
 
     *in_progress = false;
     if (sa->type == NETBE_SA_FD) {
@@ -668,7 +826,17 @@ int netbe_sa_connect(const struct netbe_sa *sa, int socktype, bool *in_progress,
     if (netbe_sa_resolve(sa, socktype, &ss, &len, errp) < 0) {
         return -1;
     }
-    family = ss.ss_family;
+    return netbe_sa_connect_to(sa, socktype, &ss, len, in_progress, errp);
+}
+
+int netbe_sa_connect_to(const struct netbe_sa *sa, int socktype,
+                        const struct sockaddr_storage *ss, socklen_t len,
+                        bool *in_progress, struct netbe_error **errp)
+{
+    int family = ss->ss_family, proto = 0, fd;
+    char what[300];
+
+    *in_progress = false;
     if (sa->type == NETBE_SA_INET && sa->mptcp && socktype == SOCK_STREAM) {
         proto = IPPROTO_MPTCP;
     }
@@ -687,7 +855,7 @@ int netbe_sa_connect(const struct netbe_sa *sa, int socktype, bool *in_progress,
             return -1;
         }
     }
-    if (connect(fd, (struct sockaddr *)&ss, len) == 0) {
+    if (connect(fd, (const struct sockaddr *)ss, len) == 0) {
         return fd;
     }
     if (errno == EINPROGRESS) {
@@ -723,6 +891,9 @@ void netbe_txbuf_init(struct netbe_txbuf *tb, size_t cap)
     tb->cap = cap ? cap : TXBUF_DEFAULT;
     tb->buf = netbe_malloc0(tb->cap);
     tb->head = tb->tail = 0;
+    tb->frames = 0;
+    tb->frame_end = 0;
+    tb->walkable = true;
 }
 
 void netbe_txbuf_destroy(struct netbe_txbuf *tb)
@@ -735,6 +906,31 @@ void netbe_txbuf_destroy(struct netbe_txbuf *tb)
 void netbe_txbuf_reset(struct netbe_txbuf *tb)
 {
     tb->head = tb->tail = 0;
+    tb->frames = 0;
+}
+
+static size_t get_be32(const uint8_t *p)
+{
+    return (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Retire the frames the last write finished.  Each frame is stepped over
+ * once in its life, so this is O(1) per frame.
+ */
+static void txbuf_account(struct netbe_txbuf *tb)
+{
+    while (tb->frames && tb->frame_end <= tb->head) {
+        if (--tb->frames == 0) {
+            break;
+        }
+        if (!tb->walkable) {
+            /* no prefix to walk: the rest count until the buffer empties */
+            tb->frame_end = SIZE_MAX;
+            break;
+        }
+        tb->frame_end += 4 + get_be32(tb->buf + tb->frame_end);
+    }
 }
 
 bool netbe_txbuf_fits(const struct netbe_txbuf *tb, size_t size,
@@ -755,8 +951,18 @@ int netbe_txbuf_put(struct netbe_txbuf *tb, const struct iovec *iov, int iovcnt,
         /* slide the unsent bytes to the front; rare, and bounded */
         memmove(tb->buf, tb->buf + tb->head, tb->tail - tb->head);
         tb->tail -= tb->head;
+        if (tb->frames && tb->frame_end != SIZE_MAX) {
+            tb->frame_end -= tb->head;
+        }
         tb->head = 0;
     }
+    if (!tb->frames) {
+        tb->frame_end = tb->tail + need;
+        tb->walkable = true;
+    } else if (!len_prefix) {
+        tb->walkable = false;
+    }
+    tb->frames++;
     if (len_prefix) {
         uint32_t n = (uint32_t)size;
 
@@ -779,18 +985,20 @@ int netbe_txbuf_flush(struct netbe_txbuf *tb, int fd)
         if (n < 0 && errno == ENOTSOCK) {
             n = write(fd, tb->buf + tb->head, tb->tail - tb->head);
         }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return 0;
-            }
-            return -1;
+            int err = errno;
+
+            txbuf_account(tb);
+            errno = err;
+            return err == EAGAIN || err == EWOULDBLOCK ? 0 : -1;
         }
         tb->head += (size_t)n;
     }
     tb->head = tb->tail = 0;
+    tb->frames = 0;
     return 1;
 }
 
@@ -843,4 +1051,32 @@ int netbe_udp_bind(const struct sockaddr_in *addr, struct netbe_error **errp)
         return -1;
     }
     return fd;
+}
+
+/* ---- warnings a peer can provoke ---- */
+
+bool netbe_warn_limit_hit(struct netbe_warn_limit *wl)
+{
+    uint64_t n = ++wl->count;
+
+    return (n & (n - 1)) == 0;
+}
+
+void netbe_warn_limited(struct netbe_warn_limit *wl, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (!netbe_warn_limit_hit(wl)) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (wl->count > 1) {
+        netbe_log(NETBE_LOG_WARNING, "%s (%llu times so far)", msg,
+                  (unsigned long long)wl->count);
+    } else {
+        netbe_log(NETBE_LOG_WARNING, "%s", msg);
+    }
 }

@@ -1,8 +1,9 @@
 /*
  * sockutil.h - what the socket-based backends share: QEMU's SocketAddress
- * (inet, unix, fd) read from dotted options, socket creation, and a
- * bounded transmit ring that gathers a batch of frames for one
- * writev()/sendmmsg() at the end of a batch.
+ * (inet, unix, fd) read from dotted options, socket creation, name
+ * lookups that do not block the loop, a bounded transmit ring that
+ * gathers a batch of frames for one write at the end of a batch, and the
+ * rate limit of the warnings a remote peer can provoke.
  *
  * This is a library inside src/backends, not a backend: stream.c,
  * dgram.c and socket.c use it; it uses only the core and util.
@@ -16,6 +17,7 @@
 #include <sys/uio.h>
 
 #include "netbe/error.h"
+#include "netbe/loop.h"
 #include "netbe/opts.h"
 
 enum netbe_sa_type {
@@ -56,6 +58,33 @@ void netbe_sa_clear(struct netbe_sa *sa);
 int netbe_sa_resolve(const struct netbe_sa *sa, int socktype,
                      struct sockaddr_storage *ss, socklen_t *len,
                      struct netbe_error **errp);
+
+/*
+ * A name lookup under way (netbe_sa_resolve_start()); the callback gets
+ * the first address, or the error QEMU prints for a failed lookup.
+ */
+struct netbe_sa_lookup;
+typedef void netbe_sa_resolved_fn(void *opaque,
+                                  const struct sockaddr_storage *ss,
+                                  socklen_t len, struct netbe_error *err);
+
+/**
+ * netbe_sa_resolve_start() - netbe_sa_resolve() without blocking @loop:
+ * numeric hosts and unix paths are resolved at once; a host name goes to
+ * the loop's resolve op (or, when the loop has none, to a blocking
+ * getaddrinfo(), as loop.h documents)
+ * @lookup: set to the pending lookup when the result comes later through
+ *          @cb (it is freed before @cb runs), else NULL
+ * Return: 0 with *@ss and *@len filled, 1 when pending, -1 with @errp
+ */
+int netbe_sa_resolve_start(struct netbe_loop *loop, const struct netbe_sa *sa,
+                           int socktype, struct sockaddr_storage *ss,
+                           socklen_t *len, netbe_sa_resolved_fn *cb,
+                           void *opaque, struct netbe_sa_lookup **lookup,
+                           struct netbe_error **errp);
+
+/** netbe_sa_lookup_cancel() - drop a pending lookup; @cb is never called */
+void netbe_sa_lookup_cancel(struct netbe_sa_lookup *lookup);
 
 /** netbe_sockaddr_to_str() - "127.0.0.1:5555", "[::1]:5555", "/path" */
 void netbe_sockaddr_to_str(const struct sockaddr *sa, socklen_t len, char *out,
@@ -122,6 +151,16 @@ int netbe_sa_connect(const struct netbe_sa *sa, int socktype, bool *in_progress,
                      struct netbe_error **errp);
 
 /**
+ * netbe_sa_connect_to() - netbe_sa_connect() to an address already
+ * resolved from @sa (inet or unix; @sa gives the options and the name for
+ * messages)
+ * Return: the fd, or -1
+ */
+int netbe_sa_connect_to(const struct netbe_sa *sa, int socktype,
+                        const struct sockaddr_storage *ss, socklen_t len,
+                        bool *in_progress, struct netbe_error **errp);
+
+/**
  * netbe_connect_finish() - the outcome of a non-blocking connect once the
  * socket is writable
  * Return: 0, or -1 with errno set to the connect error
@@ -144,6 +183,15 @@ struct netbe_txbuf {
     size_t cap;
     size_t head; /* first byte not yet written */
     size_t tail; /* end of the queued bytes */
+    /*
+     * Frames not wholly written, which a broken connection drops and
+     * must count; the oldest of them ends at @frame_end.  The others are
+     * found from their length prefixes; frames put without one are known
+     * written only when the buffer empties (@walkable false).
+     */
+    unsigned frames;
+    size_t frame_end;
+    bool walkable;
 };
 
 /** netbe_txbuf_init() - allocate @cap bytes (0 means 256 KiB) */
@@ -154,6 +202,11 @@ void netbe_txbuf_reset(struct netbe_txbuf *tb);
 static inline size_t netbe_txbuf_used(const struct netbe_txbuf *tb)
 {
     return tb->tail - tb->head;
+}
+/* Frames put and not yet wholly written. */
+static inline unsigned netbe_txbuf_frames(const struct netbe_txbuf *tb)
+{
+    return tb->frames;
 }
 
 /**
@@ -178,5 +231,30 @@ bool netbe_txbuf_fits(const struct netbe_txbuf *tb, size_t size,
  *         would block), -1 on a write error (errno set)
  */
 int netbe_txbuf_flush(struct netbe_txbuf *tb, int fd);
+
+/*
+ * Warnings a remote peer can provoke again and again (a failed read, a
+ * malformed frame, a refused connection): logged at the 1st, 2nd, 4th,
+ * 8th... occurrence with the running count, so a storm of bad peers
+ * costs a few log lines, not one per peer.  Keep one per kind of warning
+ * in something that outlives the connections (the netdev, a listener).
+ */
+struct netbe_warn_limit {
+    uint64_t count;
+};
+
+/**
+ * netbe_warn_limit_hit() - count one occurrence
+ * Return: whether to log this one (its count is a power of two)
+ */
+bool netbe_warn_limit_hit(struct netbe_warn_limit *wl);
+
+/**
+ * netbe_warn_limited() - count one occurrence and log the warning when
+ * netbe_warn_limit_hit() says so, from the second on with
+ * " (N times so far)" after it
+ */
+void netbe_warn_limited(struct netbe_warn_limit *wl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

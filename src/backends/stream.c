@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -42,12 +43,24 @@
 #define ACCEPT_BATCH 64
 /* after EMFILE and friends, when accepting again might succeed */
 #define ACCEPT_RETRY_MS 200
+/* connections checked per poll() when looking for hung-up ones */
+#define REAP_CHUNK 64
 
 enum mode {
     MODE_CLIENT,
     MODE_SERVER,
     MODE_HUB_LISTENER,
     MODE_HUB_CONN,
+};
+
+/*
+ * The warnings a peer can provoke, rate-limited.  They live in the netdev,
+ * so a hub connection uses its listener's and a storm of bad connections
+ * shares one count.
+ */
+struct stream_warn {
+    struct netbe_warn_limit read, write, malformed, truncated, refused, accept,
+        watch;
 };
 
 struct stream {
@@ -76,6 +89,7 @@ struct stream {
     uint32_t reconnect_ms;
     void *timer; /* reconnect, or the listener's accept retry */
     bool failed_once;
+    struct netbe_sa_lookup *lookup; /* a host name being resolved */
 
     /* hub listener */
     int hub_id;
@@ -83,7 +97,9 @@ struct stream {
     uint32_t nconns;
     unsigned next_index;
     uint64_t refused;
+    bool reaped; /* a sweep for hung-up connections found none this batch */
     LIST_HEAD(, stream) conns;
+    struct stream_warn warn;
 
     /* hub connection */
     struct stream *listener;
@@ -95,6 +111,11 @@ static void conn_fd_cb(void *opaque, int fd, unsigned events);
 static struct stream *to_stream(struct netbe_client *nc)
 {
     return (struct stream *)nc;
+}
+
+static struct stream_warn *warns(struct stream *s)
+{
+    return s->listener ? &s->listener->warn : &s->warn;
 }
 
 /* ---- the connection: events, output, input ---- */
@@ -109,9 +130,13 @@ static void conn_update(struct stream *s)
     if (s->connecting) {
         ev = NETBE_EV_WRITE;
     } else {
-        if (!s->read_paused) {
-            ev |= NETBE_EV_READ;
-        }
+        /*
+         * Paused, we still want to hear that the peer left: a VM that
+         * hangs up while the core holds its frame would otherwise keep
+         * its fd and its max-connections slot for as long as the
+         * congestion lasts (conn_fd_cb reads to the end then).
+         */
+        ev |= s->read_paused ? NETBE_EV_HUP : NETBE_EV_READ;
         /*
          * While the core holds frames for us (we said "not now"), keep
          * watching for WRITE even if a batch-end flush emptied the buffer:
@@ -129,16 +154,17 @@ static void conn_update(struct stream *s)
 
 /*
  * A write failed inside receive/flush, where the client must not go away:
- * drop what is queued and let the next fd event close the connection.
+ * drop what is queued (counted: every frame not wholly written) and let
+ * the next fd event close the connection.
  */
 static void mark_broken(struct stream *s, int err)
 {
     if (!s->broken) {
-        netbe_log(NETBE_LOG_WARNING, "stream %s: write failed: %s", s->nc.name,
-                  strerror(err));
+        netbe_warn_limited(&warns(s)->write, "stream %s: write failed: %s",
+                           s->nc.name, strerror(err));
     }
     s->broken = true;
-    s->nc.stats.drop_error++;
+    s->nc.stats.drop_error += netbe_txbuf_frames(&s->tx);
     netbe_txbuf_reset(&s->tx);
     conn_update(s);
 }
@@ -175,6 +201,7 @@ static ssize_t stream_receive_iov(struct netbe_client *nc,
     r = netbe_txbuf_flush(&s->tx, s->fd);
     if (r < 0) {
         mark_broken(s, errno);
+        nc->stats.drop_error++; /* and the frame in hand */
         return (ssize_t)size;
     }
     if (netbe_txbuf_put(&s->tx, iov, iovcnt, size, true) == 0) {
@@ -278,6 +305,8 @@ static int conn_attach(struct stream *s, int fd, bool server_side)
 
 static void conn_close(struct stream *s)
 {
+    /* what never left goes with the connection, counted */
+    s->nc.stats.drop_link_down += netbe_txbuf_frames(&s->tx);
     netbe_unwatch_fd(s->loop, s->watch);
     s->watch = NULL;
     s->events = 0;
@@ -332,13 +361,23 @@ static void conn_lost(struct stream *s)
     }
 }
 
-static void conn_eof(struct stream *s)
+/*
+ * The peer closed (@err 0) or reset (@err the read's errno).  Either way
+ * half a frame left behind is a truncated frame, not a reset.
+ */
+static void conn_ended(struct stream *s, int err)
 {
+    struct stream_warn *w = warns(s);
+
     if (s->rs.state != 0 || s->rs.index != 0) {
         s->nc.stats.drop_malformed++;
-        netbe_log(NETBE_LOG_WARNING,
-                  "stream %s: connection closed in the middle of a frame",
-                  s->nc.name);
+        netbe_warn_limited(&w->truncated,
+                           "stream %s: connection closed in the middle of a "
+                           "frame",
+                           s->nc.name);
+    } else if (err) {
+        netbe_warn_limited(&w->read, "stream %s: read failed: %s", s->nc.name,
+                           strerror(err));
     } else {
         netbe_log(NETBE_LOG_INFO, "stream %s: peer disconnected", s->nc.name);
     }
@@ -354,16 +393,14 @@ static bool conn_readable(struct stream *s)
 
     n = read(s->fd, s->rbuf, READ_BUF_SIZE);
     if (n == 0) {
-        conn_eof(s);
+        conn_ended(s, 0);
         return false;
     }
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
             return true;
         }
-        netbe_log(NETBE_LOG_WARNING, "stream %s: read failed: %s", s->nc.name,
-                  strerror(errno));
-        conn_lost(s);
+        conn_ended(s, errno);
         return false;
     }
     netbe_batch_begin(s->nc.ctx);
@@ -371,8 +408,9 @@ static bool conn_readable(struct stream *s)
     netbe_batch_end(s->nc.ctx);
     if (r < 0) {
         s->nc.stats.drop_malformed++;
-        netbe_log(NETBE_LOG_WARNING, "stream %s: %s, closing the connection",
-                  s->nc.name, netbe_error_msg(err));
+        netbe_warn_limited(&warns(s)->malformed,
+                           "stream %s: %s, closing the connection", s->nc.name,
+                           netbe_error_msg(err));
         netbe_error_free(err);
         conn_lost(s);
         return false;
@@ -402,8 +440,8 @@ static void client_connected(struct stream *s)
 {
     s->failed_once = false;
     if (conn_attach(s, s->fd, false) < 0) {
-        netbe_log(NETBE_LOG_WARNING, "stream %s: cannot watch the socket",
-                  s->nc.name);
+        netbe_warn_limited(&warns(s)->watch,
+                           "stream %s: cannot watch the socket", s->nc.name);
         conn_lost(s);
         return;
     }
@@ -460,6 +498,11 @@ static void conn_fd_cb(void *opaque, int fd, unsigned events)
             return;
         }
     }
+    /*
+     * Paused, a hang-up still ends the connection: read on (what is read
+     * waits in the core's queue) until the end, one buffer per wakeup,
+     * bounded by what the peer sent before it left.
+     */
     if (events & (NETBE_EV_READ | NETBE_EV_ERROR)) {
         if (!s->read_paused || (events & NETBE_EV_ERROR)) {
             conn_readable(s);
@@ -469,12 +512,23 @@ static void conn_fd_cb(void *opaque, int fd, unsigned events)
 
 /* ---- client ---- */
 
-/* Return: 0 when connected or connecting, -1 with @errp on failure. */
-static int client_start(struct stream *s, struct netbe_error **errp)
+/*
+ * Connect to @ss (resolved from s->sa), or to the fd of an fd address
+ * when @ss is NULL.
+ * Return: 0 when connected or connecting, -1 with @errp on failure.
+ */
+static int client_connect(struct stream *s, const struct sockaddr_storage *ss,
+                          socklen_t len, struct netbe_error **errp)
 {
     bool in_progress;
-    int fd = netbe_sa_connect(&s->sa, SOCK_STREAM, &in_progress, errp);
+    int fd;
 
+    if (ss) {
+        fd = netbe_sa_connect_to(&s->sa, SOCK_STREAM, ss, len, &in_progress,
+                                 errp);
+    } else {
+        fd = netbe_sa_connect(&s->sa, SOCK_STREAM, &in_progress, errp);
+    }
     if (fd < 0) {
         return -1;
     }
@@ -496,12 +550,51 @@ static int client_start(struct stream *s, struct netbe_error **errp)
     return 0;
 }
 
+static void client_resolved(void *opaque, const struct sockaddr_storage *ss,
+                            socklen_t len, struct netbe_error *err)
+{
+    struct stream *s = opaque;
+    struct netbe_error *cerr = NULL;
+
+    s->lookup = NULL;
+    if (err) {
+        client_failed(s, netbe_error_msg(err));
+        return;
+    }
+    if (client_connect(s, ss, len, &cerr) < 0) {
+        client_failed(s, netbe_error_msg(cerr));
+        netbe_error_free(cerr);
+    }
+}
+
+/*
+ * Return: 0 when connected, connecting or resolving (the outcome comes to
+ * client_resolved()), -1 with @errp on failure.
+ */
+static int client_start(struct stream *s, struct netbe_error **errp)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int r;
+
+    if (s->sa.type == NETBE_SA_FD) {
+        return client_connect(s, NULL, 0, errp);
+    }
+    /* a host name is looked up off the loop: a slow resolver stalls no one */
+    r = netbe_sa_resolve_start(s->loop, &s->sa, SOCK_STREAM, &ss, &len,
+                               client_resolved, s, &s->lookup, errp);
+    if (r != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    return client_connect(s, &ss, len, errp);
+}
+
 static void reconnect_cb(void *opaque)
 {
     struct stream *s = opaque;
     struct netbe_error *err = NULL;
 
-    if (s->fd >= 0) {
+    if (s->fd >= 0 || s->lookup) {
         return;
     }
     if (client_start(s, &err) < 0) {
@@ -524,6 +617,7 @@ static void listener_cb(void *opaque, int fd, unsigned events)
     struct stream *s = opaque;
     int i;
 
+    s->reaped = false;
     for (i = 0; i < ACCEPT_BATCH; i++) {
         int cfd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -533,8 +627,9 @@ static void listener_cb(void *opaque, int fd, unsigned events)
             }
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 /* out of fds or memory: back off instead of spinning */
-                netbe_log(NETBE_LOG_WARNING, "stream %s: accept failed: %s",
-                          s->nc.name, strerror(errno));
+                netbe_warn_limited(&s->warn.accept,
+                                   "stream %s: accept failed: %s", s->nc.name,
+                                   strerror(errno));
                 netbe_update_fd(s->loop, s->lwatch, 0);
                 arm_timer(s, ACCEPT_RETRY_MS);
             }
@@ -545,6 +640,10 @@ static void listener_cb(void *opaque, int fd, unsigned events)
             continue;
         }
         if (conn_attach(s, cfd, true) < 0) {
+            netbe_warn_limited(&s->warn.watch,
+                               "stream %s: cannot watch a new connection, "
+                               "closed it",
+                               s->nc.name);
             continue;
         }
         netbe_log(NETBE_LOG_INFO, "stream %s: connection from %s", s->nc.name,
@@ -559,13 +658,57 @@ static void listener_cb(void *opaque, int fd, unsigned events)
 
 static const struct netbe_client_info stream_info;
 
+/*
+ * At max-connections, before refusing: end the connections whose peer has
+ * already hung up but whose end has not come round in the loop yet.  In a
+ * connect storm one accept batch takes connections faster than their EOF
+ * is read, and each would hold a slot meanwhile.  Bounded: one poll() of
+ * REAP_CHUNK connections per call, once per accept batch.
+ * Return: whether a slot came free
+ */
+static bool reap_hung_up(struct stream *l)
+{
+    struct pollfd pfd[REAP_CHUNK];
+    struct stream *conn[REAP_CHUNK];
+    struct stream *c = LIST_FIRST(&l->conns);
+    uint32_t before = l->nconns;
+
+    /* a sweep that freed nothing is not repeated within the batch */
+    if (l->reaped) {
+        return false;
+    }
+    while (c) {
+        int n = 0;
+
+        for (; c && n < REAP_CHUNK; c = LIST_NEXT(c, link)) {
+            if (c->fd >= 0 && !c->connecting) {
+                pfd[n].fd = c->fd;
+                pfd[n].events = POLLRDHUP;
+                pfd[n].revents = 0;
+                conn[n++] = c;
+            }
+        }
+        if (n == 0 || poll(pfd, (nfds_t)n, 0) <= 0) {
+            continue;
+        }
+        /* ending one deletes only that one: @c and the rest stay valid */
+        for (int i = 0; i < n; i++) {
+            if (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+                conn_fd_cb(conn[i], pfd[i].fd, NETBE_EV_READ | NETBE_EV_ERROR);
+            }
+        }
+    }
+    l->reaped = l->nconns >= before;
+    return l->nconns < before;
+}
+
 static void hub_conn_new(struct stream *l, int cfd)
 {
     struct netbe_ctx *ctx = l->nc.ctx;
     struct stream *c;
     char *name;
 
-    if (l->nconns >= l->max_conns) {
+    if (l->nconns >= l->max_conns && !reap_hung_up(l)) {
         close(cfd);
         l->refused++;
         /*
@@ -575,7 +718,7 @@ static void hub_conn_new(struct stream *l, int cfd)
         snprintf(l->nc.info_str, sizeof(l->nc.info_str),
                  "listening, %llu refused over max-connections",
                  (unsigned long long)l->refused);
-        if (l->refused & (l->refused - 1)) {
+        if (!netbe_warn_limit_hit(&l->warn.refused)) {
             return;
         }
         netbe_log(NETBE_LOG_WARNING,
@@ -609,6 +752,10 @@ static void hub_conn_new(struct stream *l, int cfd)
 
     netbe_hub_add_port(ctx, l->hub_id, NULL, &c->nc);
     if (conn_attach(c, cfd, true) < 0) {
+        netbe_warn_limited(&l->warn.watch,
+                           "stream %s: cannot watch a new connection, "
+                           "closed it",
+                           l->nc.name);
         netbe_client_del(&c->nc);
         return;
     }
@@ -654,6 +801,9 @@ static void stream_cleanup(struct netbe_client *nc)
         l->ops->timer_free(l->opaque, s->timer);
         s->timer = NULL;
     }
+    /* a lookup still under way must not call back into freed memory */
+    netbe_sa_lookup_cancel(s->lookup);
+    s->lookup = NULL;
     netbe_rstate_destroy(&s->rs);
     netbe_txbuf_destroy(&s->tx);
     free(s->rbuf);

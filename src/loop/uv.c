@@ -7,6 +7,8 @@
  * handle, so one close callback frees any of them and netbe_loop_close()
  * can sweep up leftovers with uv_walk().
  */
+#include <errno.h>
+#include <netdb.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -43,6 +45,17 @@ struct sig_watch {
     void *opaque;
 };
 
+/* A pending getaddrinfo on libuv's thread pool. */
+struct resolve_req {
+    uv_getaddrinfo_t req; /* first */
+    netbe_resolve_cb *cb;
+    void *opaque;
+    bool cancelled; /* resolve_cancel(): the result goes nowhere */
+};
+
+/* What a watch may ask for. */
+#define WATCHABLE (NETBE_EV_READ | NETBE_EV_WRITE | NETBE_EV_HUP)
+
 static struct uvloop *default_loop;
 
 static uv_loop_t *uvl(void *loop)
@@ -60,14 +73,19 @@ static int poll_mask(unsigned events)
     int mask = 0;
 
     if (events & NETBE_EV_READ) {
-        /* also hear about a peer's shutdown, reported as ERROR */
-        mask |= UV_READABLE | UV_DISCONNECT;
+        mask |= UV_READABLE;
+    }
+    if (events & (NETBE_EV_READ | NETBE_EV_HUP)) {
+        /* a peer's shutdown, reported as ERROR; hang-up comes with it */
+        mask |= UV_DISCONNECT;
     }
     if (events & NETBE_EV_WRITE) {
         mask |= UV_WRITABLE;
     }
     return mask;
 }
+
+static int poll_apply(struct fd_watch *w);
 
 static void poll_cb(uv_poll_t *h, int status, int uvev)
 {
@@ -82,22 +100,31 @@ static void poll_cb(uv_poll_t *h, int status, int uvev)
          * libuv has stopped the poll and tells nothing more; report
          * everything so whichever handler runs finds the error itself.
          */
-        ev = NETBE_EV_READ | NETBE_EV_WRITE | NETBE_EV_ERROR;
-    } else {
-        if (uvev & UV_READABLE) {
-            ev |= NETBE_EV_READ;
+        w->cb(w->opaque, w->fd,
+              NETBE_EV_READ | NETBE_EV_WRITE | NETBE_EV_ERROR);
+        /*
+         * The caller still has the watch and believes it active: a
+         * datagram socket whose error was consumed by recvmmsg() would
+         * otherwise never be read again.
+         */
+        if (!w->gone && w->events && !uv_is_active((uv_handle_t *)h)) {
+            poll_apply(w);
         }
-        if (uvev & UV_WRITABLE) {
-            ev |= NETBE_EV_WRITE;
-        }
-        if (uvev & UV_DISCONNECT) {
-            ev |= NETBE_EV_ERROR | NETBE_EV_READ;
-        }
-        /* never hand out events the caller did not ask for */
-        ev &= w->events | NETBE_EV_ERROR;
-        if (!(ev & (NETBE_EV_READ | NETBE_EV_WRITE))) {
-            return;
-        }
+        return;
+    }
+    if (uvev & UV_READABLE) {
+        ev |= NETBE_EV_READ;
+    }
+    if (uvev & UV_WRITABLE) {
+        ev |= NETBE_EV_WRITE;
+    }
+    if (uvev & UV_DISCONNECT) {
+        ev |= NETBE_EV_ERROR | NETBE_EV_READ;
+    }
+    /* never hand out events the caller did not ask for */
+    ev &= (w->events & (NETBE_EV_READ | NETBE_EV_WRITE)) | NETBE_EV_ERROR;
+    if (!ev) {
+        return;
     }
     w->cb(w->opaque, w->fd, ev);
 }
@@ -133,7 +160,7 @@ static void *op_watch_fd(void *loop, int fd, unsigned events, netbe_fd_cb *cb,
     w->cb = cb;
     w->opaque = opaque;
     w->fd = fd;
-    w->events = events & (NETBE_EV_READ | NETBE_EV_WRITE);
+    w->events = events & WATCHABLE;
     if (poll_apply(w) < 0) {
         uv_close((uv_handle_t *)&w->poll, free_handle);
         return NULL;
@@ -148,7 +175,7 @@ static void op_update_fd(void *loop, void *watch, unsigned events)
     if (w->gone) {
         return;
     }
-    w->events = events & (NETBE_EV_READ | NETBE_EV_WRITE);
+    w->events = events & WATCHABLE;
     poll_apply(w);
 }
 
@@ -235,6 +262,86 @@ static void op_timer_free(void *loop, void *timer)
     uv_close((uv_handle_t *)&t->timer, free_handle);
 }
 
+/* libuv's UV_EAI_* back to getaddrinfo()'s codes, for gai_strerror(). */
+static int eai_of(int status)
+{
+    static const struct {
+        int uv, eai;
+    } map[] = {
+        {UV_EAI_ADDRFAMILY, EAI_ADDRFAMILY},
+        {UV_EAI_AGAIN, EAI_AGAIN},
+        {UV_EAI_BADFLAGS, EAI_BADFLAGS},
+        {UV_EAI_CANCELED, EAI_CANCELED},
+        {UV_EAI_FAIL, EAI_FAIL},
+        {UV_EAI_FAMILY, EAI_FAMILY},
+        {UV_EAI_MEMORY, EAI_MEMORY},
+        {UV_EAI_NODATA, EAI_NODATA},
+        {UV_EAI_NONAME, EAI_NONAME},
+        {UV_EAI_OVERFLOW, EAI_OVERFLOW},
+        {UV_EAI_SERVICE, EAI_SERVICE},
+        {UV_EAI_SOCKTYPE, EAI_SOCKTYPE},
+    };
+
+    for (size_t i = 0; i < NETBE_ARRAY_SIZE(map); i++) {
+        if (map[i].uv == status) {
+            return map[i].eai;
+        }
+    }
+    if (status == UV_EAI_BADHINTS || status == UV_EAI_PROTOCOL) {
+        return EAI_FAIL;
+    }
+    /* libuv turns EAI_SYSTEM into the errno it came with */
+    errno = -status;
+    return EAI_SYSTEM;
+}
+
+static void resolve_done(uv_getaddrinfo_t *req, int status,
+                         struct addrinfo *res)
+{
+    struct resolve_req *r = req->data;
+
+    if (!r->cancelled) {
+        r->cb(r->opaque, status < 0 ? eai_of(status) : 0,
+              status < 0 ? NULL : res);
+    }
+    uv_freeaddrinfo(res);
+    free(r);
+}
+
+static void *op_resolve(void *loop, const char *host, const char *port,
+                        const struct addrinfo *hints, netbe_resolve_cb *cb,
+                        void *opaque)
+{
+    struct resolve_req *r = netbe_malloc0(sizeof(*r));
+    int rc;
+
+    r->req.data = r;
+    r->cb = cb;
+    r->opaque = opaque;
+    /* with a callback, libuv runs getaddrinfo() on its thread pool */
+    rc = uv_getaddrinfo(uvl(loop), &r->req, resolve_done, host, port, hints);
+    if (rc < 0) {
+        netbe_debug("cannot start a lookup of %s: %s", host ? host : "",
+                    uv_strerror(rc));
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void op_resolve_cancel(void *loop, void *req)
+{
+    struct resolve_req *r = req;
+
+    /*
+     * Still queued: libuv drops it and resolve_done() sees UV_ECANCELED.
+     * Already running on a thread: it cannot be stopped, so its result is
+     * thrown away when it comes; the memory stays until then.
+     */
+    r->cancelled = true;
+    uv_cancel((uv_req_t *)&r->req);
+}
+
 static const struct netbe_loop_ops uv_ops = {
     .watch_fd = op_watch_fd,
     .update_fd = op_update_fd,
@@ -244,6 +351,8 @@ static const struct netbe_loop_ops uv_ops = {
     .timer_del = op_timer_del,
     .timer_free = op_timer_free,
     .clock_ms = op_clock_ms,
+    .resolve = op_resolve,
+    .resolve_cancel = op_resolve_cancel,
 };
 
 struct netbe_loop *netbe_loop_default(void)

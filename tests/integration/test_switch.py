@@ -8,6 +8,7 @@ only its own connection; malformed -netdev strings fail like QEMU's.
 """
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -415,3 +416,49 @@ def test_flow_resumes_after_a_slow_reader(netbe_bin, tmp_path):
     finally:
         stop.set()
         peers.stop(proc)
+
+
+def test_dead_connections_free_their_slots(netbe_bin, tmp_path):
+    """A connect storm whose peers are gone before netbe reads them must
+    not keep VMs out: at max-connections netbe first drops the connections
+    that already hung up."""
+    sock = str(tmp_path / "lan.sock")
+    mon_path = str(tmp_path / "mon.sock")
+    log = open(tmp_path / "netbe.log", "w+")
+    proc = subprocess.Popen(
+        [netbe_bin, "-nodefaults", "-netdev",
+         f"stream,id=lan,server=on,addr.type=unix,addr.path={sock},hubid=0,"
+         "learning=off,max-connections=4",
+         "-monitor", f"unix:{mon_path},server=on,wait=off"],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        peers.wait_for(lambda: peers.unix_listening(sock)
+                       and peers.unix_listening(mon_path), what="netbe")
+        mon = Monitor(mon_path)
+        # every connect lands in the backlog and closes before netbe runs,
+        # then two real VMs: one accept batch takes them all at once
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            for _ in range(40):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(sock)
+                s.close()
+            a, b = VM(sock), VM(sock)
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        b.start_reading()
+        wait_clients(mon, 2)
+        a.send([frame(6, i) for i in range(50)])
+        peers.wait_for(lambda: b.count(6) == 50, what="frames between VMs")
+        assert "refused" not in mon.cmd("info network")
+        assert not b.closed
+        a.close()
+        b.close()
+        mon.close()
+        proc.terminate()
+        assert proc.wait(10) == 0
+    finally:
+        peers.stop(proc)
+        log.seek(0)
+        print(log.read()[-3000:])
+        log.close()

@@ -29,6 +29,8 @@
 #include "backends/backends.h"
 #include "testlib.h"
 
+#include "fakeloop.h"
+
 #define FRAME_MAX 2048
 
 /* The VM side: records frames in arrival order, may refuse. */
@@ -955,7 +957,8 @@ static void test_errors(void **state)
     snprintf(str, sizeof(str), "dgram,id=d,local.type=fd,local.str=%d", fd);
     add_err(str, "Unable to query local socket address: Socket operation on "
                  "non-socket");
-    close(fd);
+    /* handed over and refused: closed, as QEMU does */
+    assert_int_equal(fcntl(fd, F_GETFD), -1);
     /* multicast with an fd: QEMU's misreading of the address, fd closed */
     fd = socket(AF_INET, SOCK_DGRAM, 0);
     snprintf(str, sizeof(str),
@@ -1008,6 +1011,53 @@ static void test_schema_help(void **state)
     assert_string_equal(netbe_backend_dgram.name, "dgram");
 }
 
+/* An init on a loop whose next fd watch fails: @prefix of the error. */
+static void add_err_fake(const struct netbe_backend_type *type, const char *str,
+                         const char *prefix)
+{
+    struct netbe_ctx *ctx = netbe_ctx_new(fk_init(loop));
+    struct netbe_error *err = NULL;
+
+    fk.fail_watch = 1;
+    assert_int_equal(add(ctx, type, str, NULL, &err), -1);
+    assert_int_equal(fk.fail_watch, 0);
+    assert_non_null(err);
+    if (strncmp(netbe_error_msg(err), prefix, strlen(prefix))) {
+        fail_msg("%s: got '%s'", str, netbe_error_msg(err));
+    }
+    netbe_error_free(err);
+    assert_null(netbe_client_first(ctx));
+    netbe_ctx_free(ctx);
+}
+
+static void test_watch_failure_closes_fds(void **state)
+{
+    char path[64], str[256];
+    int fds = fk_count_fds();
+
+    /* a client that silently never reads is refused, its socket closed */
+    add_err_fake(&netbe_backend_dgram,
+                 "dgram,id=d,local.type=inet,local.host=127.0.0.1,"
+                 "local.port=0,remote.type=inet,remote.host=127.0.0.1,"
+                 "remote.port=9",
+                 "cannot watch fd ");
+    assert_int_equal(fk_count_fds(), fds);
+    add_err_fake(&netbe_backend_dgram,
+                 "dgram,id=d,hubid=1,local.type=inet,local.host=127.0.0.1,"
+                 "local.port=0",
+                 "cannot watch fd ");
+    assert_int_equal(fk_count_fds(), fds);
+    /* and the unix path it bound is gone again */
+    snprintf(path, sizeof(path), "/tmp/netbe-dgram-w%d", getpid());
+    snprintf(str, sizeof(str),
+             "dgram,id=d,local.type=unix,local.path=%s,remote.type=unix,"
+             "remote.path=/tmp/nowhere",
+             path);
+    add_err_fake(&netbe_backend_dgram, str, "cannot watch fd ");
+    assert_int_equal(fk_count_fds(), fds);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1026,6 +1076,7 @@ int main(void)
         cmocka_unit_test(test_listener_limits_and_idle),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_schema_help),
+        cmocka_unit_test(test_watch_failure_closes_fds),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

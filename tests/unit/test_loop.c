@@ -1,9 +1,12 @@
 /*
  * test_loop.c - the libuv loop behind netbe_loop_default(): fd watches,
  * pausing and dropping them (also from inside another watch's callback),
- * timer order and re-arming, the clock, signal watches and a leak-free
- * close after which a fresh loop can be made.
+ * hang-up alone while paused, timer order and re-arming, the clock,
+ * signal watches, name lookups on the thread pool (and cancelled ones)
+ * and a leak-free close after which a fresh loop can be made.
  */
+#include <netdb.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -269,6 +273,160 @@ static void test_watch_bad_fd(void **state)
     /* a closed fd cannot be polled: NULL, no leak */
     close(fd);
     assert_null(netbe_watch_fd(loop, fd, NETBE_EV_READ, fd_cb, &rec));
+}
+
+static void test_hangup_alone(void **state)
+{
+    struct netbe_loop *loop = *state;
+    struct fd_rec rec = {0};
+    int sp[2];
+    void *w;
+
+    /* paused on backpressure: data is not reported, a hang-up is */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    w = netbe_watch_fd(loop, sp[0], NETBE_EV_HUP, fd_cb, &rec);
+    assert_non_null(w);
+    assert_int_equal(write(sp[1], "x", 1), 1);
+    spin(loop);
+    assert_int_equal(rec.calls, 0);
+    close(sp[1]);
+    netbe_loop_run_once(loop, 1);
+    assert_true(rec.calls >= 1);
+    assert_int_equal(rec.last, NETBE_EV_ERROR);
+
+    /* READ again: the unread byte and the hang-up come together */
+    rec.calls = 0;
+    netbe_update_fd(loop, w, NETBE_EV_READ);
+    netbe_loop_run_once(loop, 1);
+    assert_true(rec.calls >= 1);
+    assert_int_equal(rec.last, NETBE_EV_READ | NETBE_EV_ERROR);
+    netbe_unwatch_fd(loop, w);
+    close(sp[0]);
+
+    /* the same from a watch that was paused with READ first */
+    memset(&rec, 0, sizeof(rec));
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    w = netbe_watch_fd(loop, sp[0], NETBE_EV_READ, fd_cb, &rec);
+    netbe_update_fd(loop, w, NETBE_EV_HUP);
+    shutdown(sp[1], SHUT_WR);
+    netbe_loop_run_once(loop, 1);
+    assert_true(rec.calls >= 1);
+    assert_int_equal(rec.last, NETBE_EV_ERROR);
+    netbe_unwatch_fd(loop, w);
+    close(sp[0]);
+    close(sp[1]);
+}
+
+static void test_error_keeps_watch(void **state)
+{
+    struct netbe_loop *loop = *state;
+    struct fd_rec rec = {0};
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sin);
+    int a, b;
+    void *w;
+
+    /* a connected UDP socket gets an ICMP error: reported, then cleared */
+    a = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    b = socket(AF_INET, SOCK_DGRAM, 0);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(b, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(getsockname(b, (struct sockaddr *)&sin, &len), 0);
+    assert_int_equal(connect(a, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    close(b); /* nobody listens there now */
+    w = netbe_watch_fd(loop, a, NETBE_EV_READ, fd_cb, &rec);
+    rec.drain = true; /* the read takes the error */
+    assert_int_equal(send(a, "x", 1, 0), 1);
+    for (int i = 0; i < 100 && !(rec.last & NETBE_EV_ERROR); i++) {
+        netbe_loop_run_once(loop, 0);
+        usleep(1000);
+    }
+    assert_true(rec.last & NETBE_EV_ERROR);
+
+    /* the watch still works: a datagram that comes later is reported */
+    b = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_int_equal(bind(b, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    len = sizeof(sin);
+    assert_int_equal(getsockname(a, (struct sockaddr *)&sin, &len), 0);
+    rec.calls = 0;
+    rec.last = 0;
+    assert_int_equal(sendto(b, "y", 1, 0, (struct sockaddr *)&sin, sizeof(sin)),
+                     1);
+    for (int i = 0; i < 100 && !rec.calls; i++) {
+        netbe_loop_run_once(loop, 0);
+        usleep(1000);
+    }
+    assert_int_equal(rec.calls, 1);
+    assert_int_equal(rec.last, NETBE_EV_READ);
+    netbe_unwatch_fd(loop, w);
+    close(a);
+    close(b);
+}
+
+struct rs_rec {
+    int calls;
+    int status;
+    int family;
+    int port;
+};
+
+static void rs_cb(void *opaque, int status, const struct addrinfo *res)
+{
+    struct rs_rec *r = opaque;
+
+    r->calls++;
+    r->status = status;
+    if (res) {
+        r->family = res->ai_family;
+        r->port = ntohs(((struct sockaddr_in *)res->ai_addr)->sin_port);
+    }
+}
+
+static void wait_calls(struct netbe_loop *loop, struct rs_rec *r)
+{
+    for (int i = 0; i < 5000 && !r->calls; i++) {
+        netbe_loop_run_once(loop, 0);
+        usleep(1000);
+    }
+}
+
+static void test_resolve(void **state)
+{
+    struct netbe_loop *loop = *state;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct rs_rec r = {0}, bad = {0}, gone = {0};
+    void *req;
+
+    assert_non_null(loop->ops->resolve);
+    req = loop->ops->resolve(loop->opaque, "localhost", "5555", &hints, rs_cb,
+                             &r);
+    assert_non_null(req);
+    /* never from inside the call */
+    assert_int_equal(r.calls, 0);
+    wait_calls(loop, &r);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.family, AF_INET);
+    assert_int_equal(r.port, 5555);
+
+    /* a name the resolver rejects before any query: getaddrinfo's code */
+    req =
+        loop->ops->resolve(loop->opaque, "bad..name", "1", &hints, rs_cb, &bad);
+    assert_non_null(req);
+    wait_calls(loop, &bad);
+    assert_int_equal(bad.calls, 1);
+    assert_true(bad.status != 0);
+    assert_non_null(gai_strerror(bad.status));
+
+    /* cancelled: never called back, nothing leaks */
+    req = loop->ops->resolve(loop->opaque, "localhost", "1", &hints, rs_cb,
+                             &gone);
+    loop->ops->resolve_cancel(loop->opaque, req);
+    for (int i = 0; i < 200; i++) {
+        netbe_loop_run_once(loop, 0);
+        usleep(500);
+    }
+    assert_int_equal(gone.calls, 0);
 }
 
 struct tm_rec {
@@ -585,6 +743,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_writable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hangup_and_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hangup_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_error_keeps_watch, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwatch_other_in_callback, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unwatch_self_in_callback, setup,

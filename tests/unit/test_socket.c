@@ -26,6 +26,8 @@
 #include "backends/backends.h"
 #include "testlib.h"
 
+#include "fakeloop.h"
+
 #define FRAME_MAX 2048
 
 /* The VM side: records frames in arrival order, may refuse. */
@@ -804,6 +806,112 @@ static void test_errors(void **state)
     assert_int_equal(fcntl(fd, F_GETFD), -1);
 }
 
+/* ---- hang-ups while paused, resets, error paths ---- */
+
+static void test_paused_peer_hangs_up(void **state)
+{
+    struct netbe_ctx *ctx = netbe_ctx_new(loop);
+    struct probe *vm = probe_new(ctx, "vm");
+    uint8_t buf[FRAME_MAX];
+    struct netbe_client *nc;
+    int port, fd, fds;
+
+    fds = fk_count_fds();
+    nc = listen_and_join(ctx, "s", vm, &port, &fd);
+    /* the VM says "not now": the connection stops reading */
+    vm->nc.receive_disabled = true;
+    for (uint32_t i = 0; i < 5; i++) {
+        write_frame(fd, buf, (uint32_t)make_frame(buf, 64, 1, i));
+    }
+    pump(30);
+    assert_int_equal(vm->n, 0);
+    /* the peer leaves while paused: noticed, the next one can come */
+    close(fd);
+    wait_down(nc);
+    /* what it sent first still arrives, in order */
+    netbe_flush_queued(&vm->nc);
+    assert_true(wait_frames(vm, 5));
+    assert_true(vm->in_order);
+    netbe_ctx_free(ctx);
+    pump(5);
+    assert_int_equal(fk_count_fds(), fds);
+}
+
+static void test_reset_mid_frame(void **state)
+{
+    struct netbe_ctx *ctx = netbe_ctx_new(loop);
+    struct probe *vm = probe_new(ctx, "vm");
+    uint8_t buf[FRAME_MAX];
+    struct netbe_client *nc;
+    int port, fd;
+
+    nc = listen_and_join(ctx, "s", vm, &port, &fd);
+    tl_capture_start();
+    /* frames the peer never reads: its close becomes a reset */
+    for (uint32_t i = 0; i < 3; i++) {
+        assert_true(netbe_send(&vm->nc, buf, make_frame(buf, 64, 2, i)) > 0);
+    }
+    pump(10);
+    write_all(fd, (uint8_t[]){0, 0, 0, 100}, 4);
+    write_all(fd, buf, 30);
+    pump(20);
+    close(fd);
+    wait_down(nc);
+    tl_capture_stop();
+    assert_int_equal(nc->stats.drop_malformed, 1);
+    assert_non_null(strstr(tl_msgs.text, "in the middle of a frame"));
+    assert_null(strstr(tl_msgs.text, "connection error"));
+    netbe_ctx_free(ctx);
+}
+
+/* An init on a loop whose next fd watch fails: @prefix of the error. */
+static void add_err_fake(const char *str, const char *prefix)
+{
+    struct netbe_ctx *ctx = netbe_ctx_new(fk_init(loop));
+    struct netbe_error *err = NULL;
+
+    fk.fail_watch = 1;
+    assert_int_equal(add(ctx, str, NULL, &err), -1);
+    assert_int_equal(fk.fail_watch, 0);
+    assert_non_null(err);
+    if (strncmp(netbe_error_msg(err), prefix, strlen(prefix))) {
+        fail_msg("%s: got '%s'", str, netbe_error_msg(err));
+    }
+    netbe_error_free(err);
+    assert_null(netbe_client_first(ctx));
+    netbe_ctx_free(ctx);
+}
+
+static void test_error_paths_close_fds(void **state)
+{
+    char str[128], msg[64];
+    int fds, l, port, fd;
+
+    l = tcp_listen(&port);
+    fds = fk_count_fds();
+    /* no client that silently never reads: the init fails, fds closed */
+    snprintf(str, sizeof(str), "socket,id=s,listen=127.0.0.1:%d",
+             free_port(SOCK_STREAM));
+    add_err_fake(str, "cannot watch fd ");
+    assert_int_equal(fk_count_fds(), fds);
+    snprintf(str, sizeof(str), "socket,id=s,connect=127.0.0.1:%d", port);
+    add_err_fake(str, "cannot watch fd ");
+    assert_int_equal(fk_count_fds(), fds);
+    snprintf(str, sizeof(str),
+             "socket,id=s,udp=127.0.0.1:%d,localaddr=127.0.0.1:0", port);
+    add_err_fake(str, "cannot watch fd ");
+    assert_int_equal(fk_count_fds(), fds);
+
+    /* a datagram socket of a family QEMU cannot name: closed too */
+    fd = socket(AF_NETLINK, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    snprintf(str, sizeof(str), "socket,id=s,fd=%d", fd);
+    snprintf(msg, sizeof(msg), "socket family %d unsupported", AF_NETLINK);
+    add_err(str, msg);
+    assert_int_equal(fcntl(fd, F_GETFD), -1);
+    close(l);
+}
+
 static void test_type(void **state)
 {
     assert_string_equal(netbe_backend_socket.name, "socket");
@@ -826,6 +934,9 @@ int main(void)
         cmocka_unit_test(test_fd_dgram),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_type),
+        cmocka_unit_test(test_paused_peer_hangs_up),
+        cmocka_unit_test(test_reset_mid_frame),
+        cmocka_unit_test(test_error_paths_close_fds),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,8 +1,10 @@
 /*
  * test_sockutil.c - QEMU's SocketAddress read from dotted options with
  * QEMU 7.2's exact messages, resolution (inet, unix, abstract, tight),
- * fd numbers, socket_uri() text, listening/connecting, and the transmit
- * buffer's partial-write resumption.
+ * fd numbers, socket_uri() text, listening/connecting, the transmit
+ * buffer's partial-write resumption and its count of frames not yet
+ * written, lookups that leave host names to the loop, and the warning
+ * rate limit.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,7 +27,10 @@
 #include <cmocka.h>
 
 #include "backends/sockutil.h"
+#include "netbe/log.h"
 #include "netbe/opts.h"
+
+#include "fakeloop.h"
 
 static int parse_sa(struct netbe_sa *sa, const char *str, const char *prefix,
                     char *msg, size_t msglen)
@@ -469,7 +475,8 @@ static void test_fd_address(void **state)
     assert_int_equal(pipe(p), 0);
     snprintf(str, sizeof(str), "%d", p[0]);
     assert_int_equal(netbe_sa_connect(&sa, SOCK_STREAM, &inprog, &err), -1);
-    snprintf(str, sizeof(str), "%d", p[0]);
+    /* handed over and refused: closed, as QEMU's socket_get_fd() does */
+    assert_int_equal(fcntl(p[0], F_GETFD), -1);
     {
         char want[64];
 
@@ -478,7 +485,6 @@ static void test_fd_address(void **state)
         assert_string_equal(netbe_error_msg(err), want);
     }
     netbe_error_free(err);
-    close(p[0]);
     close(p[1]);
     close(sp[0]);
     close(sp[1]);
@@ -580,6 +586,132 @@ static void test_txbuf(void **state)
     netbe_txbuf_destroy(&tb);
 }
 
+static void test_txbuf_frames(void **state)
+{
+    static uint8_t got[1 << 20];
+    static size_t sizes[400];
+    struct netbe_txbuf tb;
+    uint8_t frame[1500];
+    struct iovec iov = {.iov_base = frame};
+    unsigned put = 0;
+    size_t total = 0;
+    int sp[2], sz = 4096, r;
+
+    memset(frame, 0x5a, sizeof(frame));
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    fcntl(sp[0], F_SETFL, O_NONBLOCK);
+    fcntl(sp[1], F_SETFL, O_NONBLOCK);
+    netbe_txbuf_init(&tb, 16384);
+
+    /*
+     * Frames of many sizes in, partial writes out, bytes read in odd
+     * amounts: what the buffer counts is always what was put and has not
+     * wholly left it, the frames a broken connection would lose.
+     */
+    for (int round = 0; round < 400; round++) {
+        size_t written, off = 0;
+        unsigned whole = 0;
+        int queued = 0;
+
+        iov.iov_len = 1 + (size_t)(round * 37) % sizeof(frame);
+        if (netbe_txbuf_put(&tb, &iov, 1, iov.iov_len, true) == 0) {
+            sizes[put++] = iov.iov_len;
+        }
+        r = netbe_txbuf_flush(&tb, sp[0]);
+        assert_true(r >= 0);
+        if (round % 3 == 0) {
+            ssize_t n = read(sp[1], got, 1 + (round * 11) % 3000);
+
+            if (n > 0) {
+                total += (size_t)n;
+            }
+        }
+        /* bytes that left the buffer: read, or waiting in the socket */
+        assert_int_equal(ioctl(sp[1], FIONREAD, &queued), 0);
+        written = total + (size_t)queued;
+        while (whole < put && off + 4 + sizes[whole] <= written) {
+            off += 4 + sizes[whole++];
+        }
+        assert_int_equal(netbe_txbuf_frames(&tb), put - whole);
+    }
+    assert_true(put > 100);
+    netbe_txbuf_reset(&tb);
+    assert_int_equal(netbe_txbuf_frames(&tb), 0);
+    netbe_txbuf_destroy(&tb);
+    close(sp[0]);
+    close(sp[1]);
+}
+
+static void test_warn_limit(void **state)
+{
+    struct netbe_warn_limit wl = {0};
+    int logged = 0;
+
+    /* the 1st, 2nd, 4th, 8th... of 1000: 10 lines */
+    for (int i = 0; i < 1000; i++) {
+        logged += netbe_warn_limit_hit(&wl);
+    }
+    assert_int_equal(logged, 10);
+    assert_int_equal(wl.count, 1000);
+}
+
+static void test_resolve_start(void **state)
+{
+    struct netbe_loop *loop = fk_init(netbe_loop_default());
+    struct netbe_sa_lookup *lk;
+    struct netbe_error *err = NULL;
+    struct netbe_sa sa = {0};
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    /* numeric: answered at once, no resolver */
+    sa.type = NETBE_SA_INET;
+    sa.host = "127.0.0.1";
+    sa.port = "99";
+    assert_int_equal(netbe_sa_resolve_start(loop, &sa, SOCK_STREAM, &ss, &len,
+                                            NULL, NULL, &lk, &err),
+                     0);
+    assert_null(lk);
+    assert_int_equal(ss.ss_family, AF_INET);
+    sa.host = "::1";
+    assert_int_equal(netbe_sa_resolve_start(loop, &sa, SOCK_STREAM, &ss, &len,
+                                            NULL, NULL, &lk, &err),
+                     0);
+    assert_int_equal(ss.ss_family, AF_INET6);
+    sa.host = "";
+    assert_int_equal(netbe_sa_resolve_start(loop, &sa, SOCK_STREAM, &ss, &len,
+                                            NULL, NULL, &lk, &err),
+                     0);
+    assert_int_equal(fk.nreq, 0);
+
+    /* a name goes to the loop; cancelled, it is forgotten */
+    sa.host = "localhost";
+    assert_int_equal(netbe_sa_resolve_start(loop, &sa, SOCK_STREAM, &ss, &len,
+                                            NULL, NULL, &lk, &err),
+                     1);
+    assert_non_null(lk);
+    assert_int_equal(fk.nreq, 1);
+    assert_string_equal(fk.req[0].host, "localhost");
+    assert_string_equal(fk.req[0].port, "99");
+    netbe_sa_lookup_cancel(lk);
+    assert_int_equal(fk.ncancel, 1);
+    fk_answer(0, 0);
+
+    /* a loop without a resolver: the blocking lookup, as documented */
+    {
+        struct netbe_loop_ops ops = *loop->ops;
+        struct netbe_loop plain = {.ops = &ops, .opaque = loop->opaque};
+
+        ops.resolve = NULL;
+        assert_int_equal(netbe_sa_resolve_start(&plain, &sa, SOCK_STREAM, &ss,
+                                                &len, NULL, NULL, &lk, &err),
+                         0);
+        assert_int_equal(ss.ss_family, AF_INET);
+    }
+    netbe_loop_close(netbe_loop_default());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,6 +724,9 @@ int main(void)
         cmocka_unit_test(test_listen_connect_inet),
         cmocka_unit_test(test_fd_address),
         cmocka_unit_test(test_txbuf),
+        cmocka_unit_test(test_txbuf_frames),
+        cmocka_unit_test(test_warn_limit),
+        cmocka_unit_test(test_resolve_start),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

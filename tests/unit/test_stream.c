@@ -4,7 +4,10 @@
  * reconnecting clients, flow control with partial writes, link state and
  * info strings as QEMU 7.2 prints them, hostile peers losing only their
  * own connection, and the multi-VM listener (hubid=) on plain and
- * learning hubs.
+ * learning hubs.  Also: a paused connection still sees its peer leave,
+ * every frame given is written or counted, host names are looked up off
+ * the loop (and the lookup cancelled with the netdev), error paths close
+ * their fds, and a connect storm of dead peers does not keep VMs out.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +36,8 @@
 #include "netbe/loop.h"
 #include "netbe/net.h"
 #include "netbe/opts.h"
+
+#include "fakeloop.h"
 
 #define MAX_REC 1024
 #define MAX_FRAME 2048
@@ -1129,6 +1134,425 @@ static void test_fd_client(void **state)
     close(sp[1]);
 }
 
+/* ---- hang-up while paused, truncation, counted drops ---- */
+
+static void test_paused_peer_hangs_up(void **state)
+{
+    struct fx *f = *state;
+    struct rec *r = rec_new(f->ctx, "rec");
+    struct netbe_client *s;
+    int c, fds;
+
+    add_ok(f, "stream,id=s,server=on,addr.type=unix,addr.path=%s", &r->nc,
+           f->path);
+    s = find(f, "s");
+    fds = fk_count_fds();
+    c = unix_connect(f->path);
+    RUN_UNTIL(f, !s->link_down);
+
+    /* the receiver says "not now": the connection stops reading */
+    r->busy = true;
+    raw_send_frames(c, 0, 20);
+    spin(f, 30);
+    assert_int_equal(r->n, 0);
+
+    /* the peer leaves while paused: noticed, its fd closed */
+    close(c);
+    RUN_UNTIL(f, s->link_down);
+    assert_int_equal(fk_count_fds(), fds);
+    assert_int_equal(log_count("peer disconnected"), 1);
+
+    /* what it sent before leaving still arrives, in order */
+    r->busy = false;
+    netbe_flush_queued(&r->nc);
+    RUN_UNTIL(f, r->n == 20);
+    check_rec_frames(r, 0, 0, 20);
+}
+
+static void test_hub_paused_peer_hangs_up(void **state)
+{
+    struct fx *f = *state;
+    int a, b, i, n;
+
+    add_ok(f, "stream,id=sw,server=on,hubid=2,addr.type=unix,addr.path=%s",
+           NULL, f->path);
+    a = unix_connect(f->path);
+    RUN_UNTIL(f, find(f, "sw.0") != NULL);
+    b = unix_connect(f->path);
+    RUN_UNTIL(f, find(f, "sw.1") != NULL);
+    /* A's side never takes a frame: B's are held, B is paused */
+    find(f, "sw.0")->receive_disabled = true;
+    fcntl(b, F_SETFL, O_NONBLOCK);
+    for (i = 0, n = 0; i < 2000 && n < 2; i++) {
+        uint8_t buf[4 + 64];
+
+        put_be32(buf, (uint32_t)eth_frame(buf + 4, bcast, mac_b, 1));
+        if (write(b, buf, sizeof(buf)) < 0) {
+            assert_int_equal(errno, EAGAIN);
+            n++;
+            spin(f, 5);
+        }
+        netbe_loop_run_once(f->loop, 0);
+    }
+    close(b);
+    /* B's client and its slot go, though A still holds B's frames */
+    RUN_UNTIL(f, find(f, "sw.1") == NULL);
+    assert_non_null(find(f, "sw.0"));
+    close(a);
+}
+
+static void test_half_frame_then_reset(void **state)
+{
+    struct fx *f = *state;
+    struct rec *r = rec_new(f->ctx, "rec");
+    struct netbe_client *s;
+    uint8_t hdr[4 + 10];
+    int c;
+
+    add_ok(f, "stream,id=s,server=on,addr.type=unix,addr.path=%s", &r->nc,
+           f->path);
+    s = find(f, "s");
+    c = unix_connect(f->path);
+    RUN_UNTIL(f, !s->link_down);
+    /* frames towards the peer that it never reads: its close resets */
+    rec_send_frames(f, r, 0, 3);
+    spin(f, 10);
+    put_be32(hdr, 100);
+    memset(hdr + 4, 0xab, 10);
+    write_all(c, hdr, sizeof(hdr));
+    spin(f, 20);
+    close(c);
+    RUN_UNTIL(f, s->link_down);
+    assert_int_equal(s->stats.drop_malformed, 1);
+    assert_int_equal(log_count("in the middle of a frame"), 1);
+    assert_int_equal(log_count("read failed"), 0);
+}
+
+/* Read whole frames until EOF; return how many. */
+static int read_frames_to_eof(struct fx *f, int fd)
+{
+    static uint8_t buf[1 << 21];
+    int64_t end = now_ms() + 5000;
+    size_t got = 0, off = 0;
+    int frames = 0;
+
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ssize_t n;
+
+        assert_true(now_ms() < end);
+        if (poll(&p, 1, 0) != 1) {
+            netbe_loop_run_once(f->loop, 0);
+            usleep(200);
+            continue;
+        }
+        n = read(fd, buf + got, sizeof(buf) - got);
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+        assert_true(got < sizeof(buf));
+    }
+    while (got - off >= 4) {
+        uint32_t len = (uint32_t)buf[off] << 24 | (uint32_t)buf[off + 1] << 16 |
+                       (uint32_t)buf[off + 2] << 8 | buf[off + 3];
+
+        if (got - off < 4 + len) {
+            break;
+        }
+        off += 4 + len;
+        frames++;
+    }
+    return frames;
+}
+
+static uint64_t drops(const struct netbe_counters *c)
+{
+    return c->drop_link_down + c->drop_no_peer + c->drop_oversize +
+           c->drop_queue_full + c->drop_filter + c->drop_malformed +
+           c->drop_error;
+}
+
+static void test_broken_connection_counts(void **state)
+{
+    struct fx *f = *state;
+    struct rec *r = rec_new(f->ctx, "rec");
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    struct netbe_client *s;
+    int small = 4096, c, i, got;
+
+    add_ok(f, "stream,id=s,server=on,addr.type=unix,addr.path=%s", &r->nc,
+           f->path);
+    s = find(f, "s");
+    c = socket(AF_UNIX, SOCK_STREAM, 0);
+    setsockopt(c, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    snprintf(un.sun_path, sizeof(un.sun_path), "%s", f->path);
+    assert_int_equal(connect(c, (struct sockaddr *)&un, sizeof(un)), 0);
+    RUN_UNTIL(f, !s->link_down);
+
+    /* more than the socket and the transmit buffer hold, partly written */
+    for (i = 0; i < 8; i++) {
+        rec_send_frames(f, r, i * 100, 100);
+        spin(f, 2);
+    }
+    /* the peer stops reading for good: the next write fails */
+    shutdown(c, SHUT_RD);
+    got = read_frames_to_eof(f, c);
+    RUN_UNTIL(f, s->link_down);
+    close(c);
+    assert_true(got < 800);
+    assert_true(s->stats.drop_error > 1);
+    /* every frame given was written whole or counted as dropped */
+    assert_int_equal(r->nc.stats.tx_frames, 800);
+    assert_int_equal((uint64_t)got + drops(&s->stats) + drops(&r->nc.stats),
+                     800);
+}
+
+/* ---- name lookups off the loop ---- */
+
+static int inet_listener(int *port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    *port = ntohs(sin.sin_port);
+    return fd;
+}
+
+static int accept_loop(struct fx *f, int l)
+{
+    int64_t end = now_ms() + 5000;
+    struct pollfd p = {.fd = l, .events = POLLIN};
+
+    while (poll(&p, 1, 0) != 1) {
+        assert_true(now_ms() < end);
+        netbe_loop_run_once(f->loop, 0);
+        usleep(200);
+    }
+    return accept(l, NULL, NULL);
+}
+
+static void test_slow_resolver_blocks_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct netbe_ctx *ctx = netbe_ctx_new(fk_init(f->loop));
+    struct netbe_ctx *saved = f->ctx;
+    struct rec *r;
+    struct netbe_client *srv, *cli;
+    int l, port, c, peer;
+
+    f->ctx = ctx;
+    r = rec_new(ctx, "rec");
+    l = inet_listener(&port);
+    add_ok(f, "stream,id=srv,server=on,addr.type=unix,addr.path=%s", &r->nc,
+           f->path);
+    srv = find(f, "srv");
+    c = unix_connect(f->path);
+
+    /* a host name: handed to the loop's resolver, which takes its time */
+    add_ok(f, "stream,id=cli,addr.type=inet,addr.host=localhost,addr.port=%d",
+           NULL, port);
+    cli = find(f, "cli");
+    assert_int_equal(fk.nreq, 1);
+    assert_string_equal(fk.req[0].host, "localhost");
+    assert_true(cli->link_down);
+
+    /* meanwhile every other fd is served */
+    raw_send_frames(c, 0, 10);
+    RUN_UNTIL(f, r->n == 10);
+    assert_false(srv->link_down);
+
+    /* the answer comes: connected */
+    fk_answer(0, 0);
+    peer = accept_loop(f, l);
+    assert_true(peer >= 0);
+    RUN_UNTIL(f, !cli->link_down);
+    close(peer);
+
+    /* numeric addresses need no resolver at all */
+    add_ok(f, "stream,id=num,addr.type=inet,addr.host=127.0.0.1,addr.port=%d",
+           NULL, port);
+    assert_int_equal(fk.nreq, 1);
+    peer = accept_loop(f, l);
+    RUN_UNTIL(f, !find(f, "num")->link_down);
+    close(peer);
+
+    /* deleted while its lookup is pending: cancelled, never called back */
+    add_ok(f, "stream,id=gone,addr.type=inet,addr.host=localhost,addr.port=%d",
+           NULL, port);
+    assert_int_equal(fk.nreq, 2);
+    assert_int_equal(netbe_netdev_del(ctx, "gone", NULL), 0);
+    assert_int_equal(fk.ncancel, 1);
+    fk_answer(1, 0);
+
+    /* a failed lookup: QEMU's message, retried by reconnect */
+    add_ok(f,
+           "stream,id=rc,addr.type=inet,addr.host=localhost,addr.port=%d,"
+           "reconnect-ms=10",
+           NULL, port);
+    assert_int_equal(fk.nreq, 3);
+    fk_answer(2, EAI_NONAME);
+    /* first again without AI_ADDRCONFIG, as the blocking lookup does */
+    assert_int_equal(fk.nreq, 4);
+    assert_false(fk.req[3].hints.ai_flags & AI_ADDRCONFIG);
+    fk_answer(3, EAI_NONAME);
+    {
+        char want[128];
+
+        snprintf(want, sizeof(want),
+                 "stream rc: address resolution failed for localhost:%d: %s",
+                 port, gai_strerror(EAI_NONAME));
+        assert_int_equal(log_count(want), 1);
+    }
+    assert_string_equal(find(f, "rc")->info_str, "connection error");
+    RUN_UNTIL(f, fk.nreq == 5);
+    fk_answer(4, 0);
+    peer = accept_loop(f, l);
+    RUN_UNTIL(f, !find(f, "rc")->link_down);
+    close(peer);
+    netbe_client_del(find(f, "rc"));
+
+    close(c);
+    close(l);
+    f->ctx = saved;
+    netbe_ctx_free(ctx);
+}
+
+static void test_resolve_on_thread_pool(void **state)
+{
+    struct fx *f = *state;
+    struct netbe_client *cli;
+    int l, port, peer;
+
+    /* the default loop looks names up with uv_getaddrinfo() */
+    l = inet_listener(&port);
+    add_ok(f, "stream,id=cli,addr.type=inet,addr.host=localhost,addr.port=%d",
+           NULL, port);
+    cli = find(f, "cli");
+    peer = accept_loop(f, l);
+    assert_true(peer >= 0);
+    RUN_UNTIL(f, !cli->link_down);
+    close(peer);
+    netbe_client_del(cli);
+
+    /* and deleting one whose lookup is under way is safe */
+    for (int i = 0; i < 20; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "c%d", i);
+        add_ok(f,
+               "stream,id=%s,addr.type=inet,addr.host=localhost,"
+               "addr.port=%d",
+               NULL, name, port);
+        netbe_client_del(find(f, name));
+    }
+    spin(f, 100);
+    close(l);
+}
+
+/* ---- error paths close what they opened ---- */
+
+static void test_watch_failure_closes_fds(void **state)
+{
+    struct fx *f = *state;
+    struct netbe_ctx *ctx = netbe_ctx_new(fk_init(f->loop));
+    struct netbe_ctx *saved = f->ctx;
+    char msg[256], str[256];
+    int fds, l, port, sp[2];
+
+    f->ctx = ctx;
+    l = inet_listener(&port);
+    fds = fk_count_fds();
+
+    /* a server whose listening socket cannot be watched */
+    fk.fail_watch = 1;
+    snprintf(str, sizeof(str),
+             "stream,id=s,server=on,addr.type=unix,addr.path=%s", f->path);
+    assert_int_equal(add_stream(f, str, NULL, msg, sizeof(msg)), -1);
+    assert_int_equal(fk_count_fds(), fds);
+
+    /* a client whose connecting socket cannot be watched */
+    fk.fail_watch = 1;
+    snprintf(str, sizeof(str),
+             "stream,id=s,addr.type=inet,addr.host=127.0.0.1,addr.port=%d",
+             port);
+    assert_int_equal(add_stream(f, str, NULL, msg, sizeof(msg)), -1);
+    assert_int_equal(fk_count_fds(), fds);
+
+    /* a descriptor that is no socket is closed, as QEMU does */
+    assert_int_equal(pipe(sp), 0);
+    snprintf(str, sizeof(str), "stream,id=s,addr.type=fd,addr.str=%d", sp[0]);
+    assert_int_equal(add_stream(f, str, NULL, msg, sizeof(msg)), -1);
+    assert_int_equal(fcntl(sp[0], F_GETFD), -1);
+    close(sp[1]);
+
+    /* a listener whose new connection cannot be watched: closed, logged */
+    add_ok(f, "stream,id=sw,server=on,hubid=4,addr.type=unix,addr.path=%s",
+           NULL, f->path);
+    fds = fk_count_fds();
+    fk.fail_watch = 1;
+    {
+        int c = unix_connect(f->path);
+
+        expect_eof(f, c);
+        close(c);
+    }
+    assert_int_equal(fk_count_fds(), fds);
+    assert_int_equal(log_count("cannot watch a new connection"), 1);
+    assert_null(find(f, "sw.0"));
+    netbe_client_del(find(f, "sw"));
+
+    close(l);
+    f->ctx = saved;
+    netbe_ctx_free(ctx);
+}
+
+/* ---- max-connections and connections already gone ---- */
+
+/* The switch's connections: clients named "sw.N". */
+static int count_conns(struct fx *f)
+{
+    int n = 0;
+
+    for (struct netbe_client *nc = netbe_client_first(f->ctx); nc;
+         nc = netbe_client_next(nc)) {
+        n += strncmp(nc->name, "sw.", 3) == 0;
+    }
+    return n;
+}
+
+static void test_hub_storm_of_dead_peers(void **state)
+{
+    struct fx *f = *state;
+    int dead[20], a, b, i;
+
+    add_ok(f,
+           "stream,id=sw,server=on,hubid=5,max-connections=4,addr.type=unix,"
+           "addr.path=%s",
+           NULL, f->path);
+    /* all connect and close before the loop runs, then two real VMs */
+    for (i = 0; i < 20; i++) {
+        dead[i] = unix_connect(f->path);
+    }
+    for (i = 0; i < 20; i++) {
+        close(dead[i]);
+    }
+    a = unix_connect(f->path);
+    b = unix_connect(f->path);
+    /* the dead ones freed their slots: both VMs get in, none refused */
+    RUN_UNTIL(f, count_conns(f) == 2 && log_count("peer disconnected") == 20);
+    assert_int_equal(refused_count(f), 0);
+    raw_send_eth(a, bcast, mac_a, 7);
+    expect_eth(f, b, 7);
+    close(a);
+    close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1147,6 +1571,22 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_option_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fd_client, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_paused_peer_hangs_up, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hub_paused_peer_hangs_up, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_half_frame_then_reset, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_broken_connection_counts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_slow_resolver_blocks_nothing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_on_thread_pool, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_watch_failure_closes_fds, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hub_storm_of_dead_peers, setup,
+                                        teardown),
     };
 
     signal(SIGPIPE, SIG_IGN);
