@@ -195,6 +195,28 @@ def test_stuck_port_sequence(netbe_bin, make_switch):
     assert "refused" not in sw.mon.cmd("info network")
 
 
+def test_paused_vm_that_leaves_is_noticed(netbe_bin, make_switch):
+    sw = make_switch(netbe_bin, ",learning=off,max-connections=2")
+    a = VM(sw.sock, rcvbuf=4096)  # never reads
+    a.send([frame(1, 0)])
+    b = VM(sw.sock)
+    sw.wait_vms(2)
+    fds = nfds(sw.proc.pid)
+    flood_until_paused(b, 2)
+    # B hangs up while paused: the daemon must notice at once
+    b.close()
+    sw.wait_vms(1)
+    assert nfds(sw.proc.pid) == fds - 1, "B's fd leaked"
+    # and B's slot is free: a new VM gets in, and hears from A's side
+    c = VM(sw.sock)
+    c.start_reading()
+    sw.wait_vms(2)
+    a.close()
+    sw.wait_vms(1)
+    c.close()
+    sw.wait_vms(0)
+
+
 def queue_bytes_limit():
     return 4 << 20  # NETBE_QUEUE_DEFAULT_BYTES
 
