@@ -542,6 +542,47 @@ void netbe_hub_set_aging(struct netbe_ctx *ctx, int hub_id, int64_t ms);
 
 void netbe_hub_check_clients(struct netbe_ctx *ctx);
 
+/*
+ * Switch ports: a listener client (a stream server or dgram socket with
+ * hubid=) that carries no frames itself makes one client per VM, each on
+ * its own port of the listener's hub.
+ */
+
+/**
+ * netbe_switch_hold() - make hub @hub_id (created on demand) the switch of
+ * a listener: netbe_hub_set_learning(), and the hub lives until the last
+ * listener released it and its last port went
+ * Return: 0, or -1 with @errp
+ */
+int netbe_switch_hold(struct netbe_ctx *ctx, int hub_id, bool learning,
+                      struct netbe_error **errp);
+/** netbe_switch_release() - a listener of hub @hub_id is going */
+void netbe_switch_release(struct netbe_ctx *ctx, int hub_id);
+/**
+ * netbe_switch_port_name() - a fresh name "LISTENER.K" for a VM of
+ * @listener: K counts up from *@next and skips every name in use
+ * Return: the name, to free
+ */
+char *netbe_switch_port_name(struct netbe_client *listener, unsigned *next);
+/**
+ * netbe_switch_port_join() - put @conn, a new peerless client of
+ * @listener's, on a new port of hub @hub_id
+ *
+ * @conn becomes a netdev; it and its port get @listener's queue byte
+ * limit (its "queue-bytes="); when they are freed, @listener's counters
+ * take theirs (the port's drops only), so that totals still add up after
+ * VMs left.  @listener must delete its VMs in its own cleanup().
+ * Return: the port
+ */
+struct netbe_client *netbe_switch_port_join(struct netbe_client *listener,
+                                            struct netbe_client *conn,
+                                            int hub_id);
+/**
+ * netbe_switch_port_leave() - delete the hub port of @conn; for @conn's
+ * cleanup(), so that the port goes with the VM
+ */
+void netbe_switch_port_leave(struct netbe_client *conn);
+
 /* ---- filters ---- */
 
 /**

@@ -738,13 +738,7 @@ netbe_dgram_client_new(struct netbe_ctx *ctx, enum netbe_client_driver driver,
 
 static void remove_sub(struct dgram *c)
 {
-    struct netbe_client *port = c->nc.peer;
-
-    netbe_client_del(&c->nc);
-    /* the hub port existed only for this source: do not leave it behind */
-    if (port && port->info->type == NETBE_DRIVER_HUBPORT) {
-        netbe_client_del(port);
-    }
+    netbe_client_del(&c->nc); /* its cleanup takes its hub port along */
 }
 
 static void dgram_cleanup(struct netbe_client *nc)
@@ -764,10 +758,15 @@ static void dgram_cleanup(struct netbe_client *nc)
         }
         LIST_REMOVE(s, sub_next);
         l->nsubs--;
+        /* the hub port existed only for this source: it goes too */
+        netbe_switch_port_leave(nc);
         return;
     }
     while ((c = LIST_FIRST(&s->subs))) {
         remove_sub(c);
+    }
+    if (s->listener) {
+        netbe_switch_release(nc->ctx, s->hubid);
     }
     if (s->timer) {
         loop_of(s)->ops->timer_free(loop_of(s)->opaque, s->timer);
@@ -850,9 +849,8 @@ static struct dgram *sub_for(struct dgram *l, const struct sockaddr *from,
                              socklen_t len, bool create)
 {
     struct netbe_ctx *ctx = l->nc.ctx;
-    struct netbe_client *port;
     struct dgram *c;
-    char name[300], local[112], remote[112];
+    char *name, local[112], remote[112];
 
     if (len <= offsetof(struct sockaddr, sa_data) || len > sizeof(c->dest)) {
         /* an unbound unix socket: there is no address to answer */
@@ -883,12 +881,9 @@ static struct dgram *sub_for(struct dgram *l, const struct sockaddr *from,
         return NULL;
     }
     l->full_logged = false;
-    do {
-        snprintf(name, sizeof(name), "%s.%u", l->nc.name, l->next_index++);
-    } while (netbe_find_netdev(ctx, name));
-
-    port = netbe_hub_add_port(ctx, l->hubid, NULL, NULL);
-    c = to_dgram(netbe_client_new(ctx, &dgram_info, port, "dgram", name));
+    name = netbe_switch_port_name(&l->nc, &l->next_index);
+    c = to_dgram(netbe_client_new(ctx, &dgram_info, NULL, "dgram", name));
+    netbe_switch_port_join(&l->nc, &c->nc, l->hubid);
     c->sock = l;
     c->fd = -1;
     memcpy(&c->dest, from, len);
@@ -908,6 +903,7 @@ static struct dgram *sub_for(struct dgram *l, const struct sockaddr *from,
     }
     netbe_log(NETBE_LOG_INFO, "%s: new client %s from %s", l->nc.name, name,
               remote);
+    free(name);
     if (l->idle_ms && !l->timer_armed) {
         timer_arm(l, c->last_rx_ms + l->idle_ms);
     }
@@ -1187,7 +1183,7 @@ static int listener_init(struct netbe_ctx *ctx, const char *name,
             return -1;
         }
     }
-    if (netbe_hub_set_learning(ctx, x->hubid, x->learning, errp) < 0) {
+    if (netbe_switch_hold(ctx, x->hubid, x->learning, errp) < 0) {
         close(fd);
         if (created) {
             unlink(created);
@@ -1197,6 +1193,7 @@ static int listener_init(struct netbe_ctx *ctx, const char *name,
     l = client_new(ctx, &dgram_info, peer, "dgram", name, fd, NULL, 0, true,
                    errp);
     if (!l) {
+        netbe_switch_release(ctx, x->hubid);
         if (created) {
             unlink(created);
         }

@@ -727,15 +727,7 @@ static void hub_conn_new(struct stream *l, int cfd)
                   l->nc.name, l->nconns, (unsigned long long)l->refused);
         return;
     }
-    /* a fresh name, never one a running client has */
-    do {
-        name = netbe_strdup_printf("%s.%u", l->nc.name, l->next_index++);
-        if (!netbe_find_netdev(ctx, name)) {
-            break;
-        }
-        free(name);
-    } while (1);
-
+    name = netbe_switch_port_name(&l->nc, &l->next_index);
     c = to_stream(netbe_client_new(ctx, &stream_info, NULL, "stream", name));
     free(name);
     c->mode = MODE_HUB_CONN;
@@ -744,13 +736,12 @@ static void hub_conn_new(struct stream *l, int cfd)
     c->lfd = -1;
     c->listener = l;
     c->rbuf = l->rbuf;
-    c->nc.is_netdev = true;
     netbe_rstate_init(&c->rs, false, 0, rs_finalize, c);
     netbe_txbuf_init(&c->tx, TX_BUF_SIZE);
     LIST_INSERT_HEAD(&l->conns, c, link);
     l->nconns++;
 
-    netbe_hub_add_port(ctx, l->hub_id, NULL, &c->nc);
+    netbe_switch_port_join(&l->nc, &c->nc, l->hub_id);
     if (conn_attach(c, cfd, true) < 0) {
         netbe_warn_limited(&l->warn.watch,
                            "stream %s: cannot watch a new connection, "
@@ -774,15 +765,12 @@ static void stream_cleanup(struct netbe_client *nc)
         while (!LIST_EMPTY(&s->conns)) {
             netbe_client_del(&LIST_FIRST(&s->conns)->nc);
         }
+        netbe_switch_release(nc->ctx, s->hub_id);
     }
     if (s->mode == MODE_HUB_CONN) {
-        struct netbe_client *port = nc->peer;
-
         LIST_REMOVE(s, link);
         s->listener->nconns--;
-        if (port && port->info->type == NETBE_DRIVER_HUBPORT) {
-            netbe_client_del(port);
-        }
+        netbe_switch_port_leave(nc);
         s->rbuf = NULL; /* the listener's */
     }
     conn_close(s);
@@ -959,8 +947,7 @@ static int stream_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
     if (lfd < 0) {
         goto fail;
     }
-    if (a.has_hubid &&
-        netbe_hub_set_learning(ctx, a.hub_id, a.learning, errp) < 0) {
+    if (a.has_hubid && netbe_switch_hold(ctx, a.hub_id, a.learning, errp) < 0) {
         close(lfd);
         if (path) {
             unlink(path);

@@ -344,6 +344,25 @@ static void cleanup_client(struct netbe_client *nc)
     }
 }
 
+static void counters_add(struct netbe_counters *to,
+                         const struct netbe_counters *c, bool drops_only)
+{
+    if (!drops_only) {
+        to->rx_frames += c->rx_frames;
+        to->rx_bytes += c->rx_bytes;
+        to->tx_frames += c->tx_frames;
+        to->tx_bytes += c->tx_bytes;
+    }
+    to->drop_link_down += c->drop_link_down;
+    to->drop_no_peer += c->drop_no_peer;
+    to->drop_oversize += c->drop_oversize;
+    to->drop_queue_full += c->drop_queue_full;
+    to->drop_filter += c->drop_filter;
+    to->drop_malformed += c->drop_malformed;
+    to->drop_error += c->drop_error;
+    to->drop_purged += c->drop_purged;
+}
+
 static void free_client(struct netbe_client *nc)
 {
     struct netbe_client *peer = nc->peer;
@@ -368,9 +387,23 @@ static void free_client(struct netbe_client *nc)
         netbe_queue_free(nc->incoming_queue);
         nc->incoming_queue = NULL;
     }
+    priv = nc->priv;
+    if (priv->fold_to) {
+        counters_add(&priv->fold_to->stats, &nc->stats, priv->fold_drops_only);
+        priv->fold_to->priv->fold_refs--;
+    }
+    if (priv->fold_refs > 0) {
+        /* a listener that went before its VMs: they keep their counts */
+        struct netbe_client *o;
+
+        TAILQ_FOREACH (o, &nc->ctx->clients, next) {
+            if (o->priv->fold_to == nc) {
+                o->priv->fold_to = NULL;
+            }
+        }
+    }
     free(nc->name);
     free(nc->model);
-    priv = nc->priv;
     if (priv->destructor) {
         priv->destructor(nc);
     }

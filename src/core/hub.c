@@ -46,6 +46,7 @@ struct netbe_hub {
     LIST_ENTRY(netbe_hub) next;
     bool learning;
     bool is_switch; /* made by a switch listener (set_learning) */
+    int holders;    /* listeners on it: freed with the last, once empty */
     bool need_kick; /* a port came or went: senders may go on */
     int64_t aging_ms;
     unsigned fdb_count;
@@ -329,6 +330,13 @@ static bool hub_can_receive(struct netbe_client *nc)
     return alone && src->hub->is_switch;
 }
 
+static void hub_free(struct netbe_hub *hub)
+{
+    LIST_REMOVE(hub, next);
+    free(hub->fdb);
+    free(hub);
+}
+
 static void hub_port_cleanup(struct netbe_client *nc)
 {
     struct hub_port *port = to_port(nc);
@@ -338,6 +346,10 @@ static void hub_port_cleanup(struct netbe_client *nc)
     hub->live_ports--;
     if (hub->fdb) {
         fdb_forget_port(hub, port);
+    }
+    if (hub->is_switch && hub->holders == 0 && LIST_EMPTY(&hub->ports)) {
+        hub_free(hub); /* its listeners went before it */
+        return;
     }
     /* senders that waited for this port (hub_can_receive) must go on */
     hub->need_kick = true;
@@ -484,6 +496,69 @@ void hub_port_peer_gone(struct netbe_client *port)
     to_port(port)->hub->need_kick = true;
 }
 
+/* ---- switch ports: one VM of a multi-VM listener each ---- */
+
+char *netbe_switch_port_name(struct netbe_client *listener, unsigned *next)
+{
+    for (;;) {
+        char *name = netbe_strdup_printf("%s.%u", listener->name, (*next)++);
+
+        if (netbe_find_clients_except(listener->ctx, name, NULL,
+                                      NETBE_DRIVER__MAX, 0) == 0) {
+            return name;
+        }
+        free(name);
+    }
+}
+
+struct netbe_client *netbe_switch_port_join(struct netbe_client *listener,
+                                            struct netbe_client *conn,
+                                            int hub_id)
+{
+    size_t bytes = listener->incoming_queue->max_bytes;
+    struct netbe_client *port;
+
+    port = netbe_hub_add_port(listener->ctx, hub_id, NULL, conn);
+    conn->is_netdev = true;
+    conn->incoming_queue->max_bytes = bytes;
+    port->incoming_queue->max_bytes = bytes;
+    /* when they go, the listener keeps what they counted */
+    conn->priv->fold_to = listener;
+    port->priv->fold_to = listener;
+    port->priv->fold_drops_only = true;
+    listener->priv->fold_refs += 2;
+    return port;
+}
+
+void netbe_switch_port_leave(struct netbe_client *conn)
+{
+    struct netbe_client *port = conn->peer;
+
+    if (port && port->info->type == NETBE_DRIVER_HUBPORT) {
+        netbe_client_del(port);
+    }
+}
+
+int netbe_switch_hold(struct netbe_ctx *ctx, int hub_id, bool learning,
+                      struct netbe_error **errp)
+{
+    if (netbe_hub_set_learning(ctx, hub_id, learning, errp) < 0) {
+        return -1;
+    }
+    hub_find(ctx, hub_id)->holders++;
+    return 0;
+}
+
+void netbe_switch_release(struct netbe_ctx *ctx, int hub_id)
+{
+    struct netbe_hub *hub = hub_find(ctx, hub_id);
+
+    if (hub && hub->holders > 0 && --hub->holders == 0 &&
+        LIST_EMPTY(&hub->ports)) {
+        hub_free(hub);
+    }
+}
+
 bool hubs_need_kick(struct netbe_ctx *ctx)
 {
     struct netbe_hub *hub;
@@ -597,8 +672,6 @@ void hubs_free(struct netbe_ctx *ctx)
     struct netbe_hub *hub;
 
     while ((hub = LIST_FIRST(&ctx->hubs))) {
-        LIST_REMOVE(hub, next);
-        free(hub->fdb);
-        free(hub);
+        hub_free(hub);
     }
 }

@@ -33,6 +33,10 @@ struct netbe_client_priv {
     bool in_list; /* on ctx->dying: the one whose deletion was asked */
     TAILQ_ENTRY(netbe_client) del_entry;
     void (*destructor)(struct netbe_client *nc);
+    /* a switch port's: its listener, which keeps its counts once it left */
+    struct netbe_client *fold_to;
+    bool fold_drops_only; /* a hub port: its rx/tx are its VM's tx/rx */
+    int fold_refs;        /* clients whose fold_to is this one */
 };
 
 struct netbe_ctx {

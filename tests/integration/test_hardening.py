@@ -186,6 +186,10 @@ def test_stuck_port_sequence(netbe_bin, make_switch):
     c.close()
     sw.wait_vms(0)
     assert nfds(sw.proc.pid) <= fds - 2, "file descriptors leaked"
+    # the listener kept the counts of the VMs that left: C took B's 100
+    lan = sw.mon.stats()["lan"]
+    assert int(lan["tx"].split("/")[0]) >= 101, lan
+    assert int(lan["rx"].split("/")[0]) >= 100, lan
     # every slot is free again
     again = [VM(sw.sock) for _ in range(3)]
     sw.wait_vms(3)

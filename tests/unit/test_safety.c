@@ -12,6 +12,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -497,6 +499,101 @@ static void test_purges_are_counted(void **state)
     assert_int_equal(b->nc.stats.drop_purged, 7);
 }
 
+/* ---- switch ports: names, limits, counters kept, hub freed ---- */
+
+static void sw_cleanup(struct netbe_client *nc)
+{
+    tl_cleanup(nc);
+    netbe_switch_port_leave(nc);
+}
+
+static const struct netbe_client_info sw_conn_info = {
+    .type = NETBE_DRIVER_STREAM,
+    .size = sizeof(struct tl_client),
+    .receive = tl_receive,
+    .cleanup = sw_cleanup,
+};
+
+static struct tl_client *sw_join(struct netbe_client *listener, unsigned *next)
+{
+    char *name = netbe_switch_port_name(listener, next);
+    struct tl_client *c =
+        tl_new(listener->ctx, &sw_conn_info, NULL, "stream", name);
+
+    free(name);
+    netbe_switch_port_join(listener, &c->nc, 3);
+    return c;
+}
+
+static bool hub_listed(struct netbe_ctx *ctx, const char *what)
+{
+    char *text = tl_info_network(ctx);
+    bool found = strstr(text, what) != NULL;
+
+    free(text);
+    return found;
+}
+
+static void test_switch_ports(void **state)
+{
+    struct netbe_ctx *ctx = *state;
+    struct tl_client *l = tl_backend(ctx, "lan", NULL);
+    struct tl_client *c0, *c1, *user;
+    const struct netbe_counters *ls = &l->nc.stats;
+    unsigned next = 0;
+
+    netbe_client_set_queue_bytes(&l->nc, 50000);
+    assert_int_equal(netbe_switch_hold(ctx, 3, false, NULL), 0);
+    c0 = sw_join(&l->nc, &next);
+    c1 = sw_join(&l->nc, &next);
+    assert_string_equal(c0->nc.name, "lan.0");
+    assert_string_equal(c1->nc.name, "lan.1");
+    assert_true(c0->nc.is_netdev);
+    assert_int_equal(c0->nc.incoming_queue->max_bytes, 50000);
+    assert_int_equal(c0->nc.peer->incoming_queue->max_bytes, 50000);
+
+    /* c1 takes 2 of c0's 6 frames, then stalls: one waits for it, and
+     * the other 3 at c0's port */
+    c1->budget = 2;
+    for (int i = 0; i < 6; i++) {
+        tl_send(&c0->nc, 60, (uint8_t)i);
+    }
+    assert_int_equal(c1->nframes, 2);
+    assert_int_equal(c1->nc.incoming_queue->count, 1);
+    assert_int_equal(c0->nc.peer->incoming_queue->count, 3);
+
+    netbe_client_del(&c0->nc); /* with its port */
+    assert_int_equal(ls->tx_frames, 6);
+    netbe_client_del(&c1->nc);
+    /* what c0 sent is all accounted for on the listener */
+    assert_int_equal(ls->rx_frames, 2);
+    assert_int_equal(ls->rx_frames + ls->drop_no_peer + ls->drop_purged +
+                         ls->drop_queue_full,
+                     6);
+    assert_int_equal(tl_count_clients(ctx), 1);
+
+    /* names go on counting and skip what a user took */
+    user = tl_backend(ctx, "lan.3", NULL);
+    next = 2;
+    c0 = sw_join(&l->nc, &next);
+    c1 = sw_join(&l->nc, &next);
+    assert_string_equal(c0->nc.name, "lan.2");
+    assert_string_equal(c1->nc.name, "lan.4");
+    (void)user;
+
+    /* the listener goes (its VMs first): the emptied hub goes with it */
+    assert_true(hub_listed(ctx, "hub 3"));
+    netbe_client_del(&c0->nc);
+    assert_true(hub_listed(ctx, "hub 3"));
+    netbe_client_del(&c1->nc);
+    assert_true(hub_listed(ctx, "hub 3")); /* still held */
+    netbe_switch_release(ctx, 3);
+    assert_false(hub_listed(ctx, "hub 3"));
+    /* a plain hub stays, as QEMU's do */
+    netbe_client_del(netbe_hub_add_port(ctx, 4, NULL, NULL));
+    assert_true(hub_listed(ctx, "hub 4"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -519,6 +616,7 @@ int main(void)
         T(test_port_names_skip_user_ids),
         T(test_del_spares_other_types_of_the_name),
         T(test_purges_are_counted),
+        T(test_switch_ports),
 #undef T
     };
 
