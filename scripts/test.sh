@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install every dependency, build with -Werror, AddressSanitizer and UBSan,
-# run the cmocka unit tests and the pytest integration tests, and print
-# one closing line "N passed, N failed" for the whole run.
+# run the cmocka unit tests and the pytest integration tests, then the
+# libFuzzer targets for a bounded time (scripts/fuzz.sh), and print one
+# closing line "N passed, N failed" for the whole run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test || exit 1
@@ -67,6 +68,13 @@ PY
 else
     failed=$((failed + 1))
 fi
+
+echo "== fuzz targets (libFuzzer, ${FUZZ_SECONDS:-30} s each)"
+scripts/fuzz.sh | tee "$build/fuzz.out"
+read -r p f < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' \
+    "$build/fuzz.out" | tail -1)
+passed=$((passed + ${p:-0}))
+failed=$((failed + ${f:-1})) # no closing line: fuzz.sh itself broke
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -123,6 +123,14 @@ static int get_str(struct hmp *h, const char **pp, char **val)
                 case '"':
                     *q++ = c;
                     break;
+                case '\0':
+                    /*
+                     * A backslash that ends the line: QEMU prints it as
+                     * an unsupported escape with a NUL byte in the text;
+                     * the string is simply unterminated.
+                     */
+                    fputs("unterminated string\n", h->out);
+                    goto fail;
                 default:
                     fprintf(h->out, "unsupported escape code: '\\%c'\n", c);
                     goto fail;
