@@ -267,8 +267,12 @@ void netbe_ctx_set_queue_bytes(struct netbe_ctx *ctx, size_t max_bytes);
  */
 void netbe_ctx_run_deferred(struct netbe_ctx *ctx);
 
-/* Iterate over every client in creation order (deletion-safe). */
+/** netbe_client_first() - Return: the oldest client of @ctx, or NULL */
 struct netbe_client *netbe_client_first(struct netbe_ctx *ctx);
+/**
+ * netbe_client_next() - Return: the client made after @nc, or NULL; take
+ * it before deleting @nc to walk while deleting
+ */
 struct netbe_client *netbe_client_next(struct netbe_client *nc);
 
 /* ---- clients ---- */
@@ -389,24 +393,46 @@ bool netbe_can_send(struct netbe_client *sender);
 /*
  * The send family returns the size when the frame was delivered or dropped
  * (link down, no peer, oversize: counted), 0 when it was queued (the
- * sender should stop reading until @sent_cb), < 0 on error.
+ * sender should stop reading until @sent_cb), < 0 on error.  The frame is
+ * not copied unless it must wait; the caller's buffer is free again when
+ * the call returns.
  */
+
+/** netbe_send() - send @size bytes of @buf from @sender to its peer */
 ssize_t netbe_send(struct netbe_client *sender, const uint8_t *buf,
                    size_t size);
+/**
+ * netbe_send_async() - netbe_send(), and when the frame had to wait (0),
+ * call @sent_cb once it went or was purged; such frames always queue
+ */
 ssize_t netbe_send_async(struct netbe_client *sender, const uint8_t *buf,
                          size_t size, netbe_packet_sent *sent_cb);
+/**
+ * netbe_send_raw() - netbe_send() of a frame without the vnet header the
+ * peer may expect (receive_raw() takes it when the receiver has one)
+ */
 ssize_t netbe_send_raw(struct netbe_client *sender, const uint8_t *buf,
                        size_t size);
+/** netbe_sendv() - netbe_send() of a frame in @iovcnt pieces */
 ssize_t netbe_sendv(struct netbe_client *sender, const struct iovec *iov,
                     int iovcnt);
+/** netbe_sendv_async() - netbe_send_async() of a frame in pieces */
 ssize_t netbe_sendv_async(struct netbe_client *sender, const struct iovec *iov,
                           int iovcnt, netbe_packet_sent *sent_cb);
+/**
+ * netbe_sendv_flags() - the whole send family: @flags NETBE_PACKET_FLAG_*,
+ * @sent_cb may be NULL
+ */
 ssize_t netbe_sendv_flags(struct netbe_client *sender, unsigned flags,
                           const struct iovec *iov, int iovcnt,
                           netbe_packet_sent *sent_cb);
 
-/** netbe_receive() - hand @nc a frame from no sender (loopback paths) */
+/**
+ * netbe_receive() - hand @nc a frame from no sender (loopback paths)
+ * Return: as receive(); 0 when @nc cannot take it now (it is not queued)
+ */
 ssize_t netbe_receive(struct netbe_client *nc, const uint8_t *buf, size_t size);
+/** netbe_receive_iov() - netbe_receive() of a frame in pieces */
 ssize_t netbe_receive_iov(struct netbe_client *nc, const struct iovec *iov,
                           int iovcnt);
 
@@ -426,19 +452,37 @@ void netbe_purge_queued(struct netbe_client *nc);
  * brackets their sends; each receiver's flush() runs once at the end.
  * Batches nest; only the outermost end flushes.
  */
+
+/** netbe_batch_begin() - frames sent from now on form one batch */
 void netbe_batch_begin(struct netbe_ctx *ctx);
+/** netbe_batch_end() - the outermost end calls each receiver's flush() */
 void netbe_batch_end(struct netbe_ctx *ctx);
 
 /* ---- queues (used by the core and by filters that hold frames) ---- */
 
+/**
+ * netbe_queue_new() - a queue in front of @deliver (called with @opaque),
+ * with QEMU's 10000-frame limit and @ctx's byte limit
+ */
 struct netbe_queue *netbe_queue_new(struct netbe_ctx *ctx,
                                     netbe_queue_deliver_fn *deliver,
                                     void *opaque);
 /** netbe_queue_free() - free the queue and its frames; no callbacks */
 void netbe_queue_free(struct netbe_queue *q);
+/**
+ * netbe_queue_send_iov() - deliver a frame now, or copy it into the queue
+ * when the queue is delivering, the receiver cannot take it, or older
+ * frames wait (they go first)
+ * Return: as the send family
+ */
 ssize_t netbe_queue_send_iov(struct netbe_queue *q, struct netbe_client *sender,
                              unsigned flags, const struct iovec *iov,
                              int iovcnt, netbe_packet_sent *sent_cb);
+/**
+ * netbe_queue_receive_iov() - deliver a frame from no sender now, unless
+ * the queue is delivering
+ * Return: what deliver returned, or 0 (not queued)
+ */
 ssize_t netbe_queue_receive_iov(struct netbe_queue *q, const struct iovec *iov,
                                 int iovcnt);
 /** netbe_queue_append_iov() - queue a copy unconditionally (limit applies) */
@@ -452,11 +496,22 @@ bool netbe_queue_flush(struct netbe_queue *q);
 
 /* ---- vnet header and offloads (DESIGN invariant 5) ---- */
 
+/*
+ * QEMU's vnet hooks, asked of @nc's vtable; a client without the hook
+ * answers false or ignores the call.  @nc may be NULL.
+ */
+
+/** netbe_has_ufo() - Return: whether @nc takes UDP fragmentation offload */
 bool netbe_has_ufo(struct netbe_client *nc);
+/** netbe_has_vnet_hdr() - Return: whether @nc can carry vnet headers */
 bool netbe_has_vnet_hdr(struct netbe_client *nc);
+/** netbe_has_vnet_hdr_len() - Return: whether @nc takes headers of @len */
 bool netbe_has_vnet_hdr_len(struct netbe_client *nc, int len);
+/** netbe_using_vnet_hdr() - tell @nc its frames carry vnet headers or not */
 void netbe_using_vnet_hdr(struct netbe_client *nc, bool enable);
+/** netbe_set_offload() - tell @nc which offloads its peer accepts */
 void netbe_set_offload(struct netbe_client *nc, const struct netbe_offloads *o);
+/** netbe_set_vnet_hdr_len() - set @nc's vnet header length (10 or 12) */
 void netbe_set_vnet_hdr_len(struct netbe_client *nc, int len);
 
 /* ---- link, netdev_del, info ---- */
@@ -540,6 +595,7 @@ void netbe_hub_set_aging(struct netbe_ctx *ctx, int hub_id, int64_t ms);
 #define NETBE_HUB_AGING_MS (300 * 1000) /* as Linux bridges */
 #define NETBE_HUB_FDB_MAX 1024
 
+/** netbe_hub_check_clients() - the hub part of netbe_check_clients() */
 void netbe_hub_check_clients(struct netbe_ctx *ctx);
 
 /*
@@ -598,7 +654,9 @@ struct netbe_filter *netbe_filter_new(struct netbe_client *nc,
                                       enum netbe_filter_direction direction,
                                       const char *position, bool insert_before,
                                       struct netbe_error **errp);
+/** netbe_filter_del() - detach @nf from its netdev, clean it up, free it */
 void netbe_filter_del(struct netbe_filter *nf);
+/** netbe_filter_find() - Return: the filter @id of any client, or NULL */
 struct netbe_filter *netbe_filter_find(struct netbe_ctx *ctx, const char *id);
 /** netbe_filter_set_status() - "on"/"off"; an off filter passes everything */
 void netbe_filter_set_status(struct netbe_filter *nf, bool on);
