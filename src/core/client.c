@@ -78,6 +78,13 @@ void netbe_ctx_free(struct netbe_ctx *ctx)
         ctx->loop->ops->timer_free(ctx->loop->opaque, ctx->reap_timer);
         ctx->reap_timer = NULL;
     }
+    /*
+     * Everything goes: no hub kicks between deletions, and a client
+     * deleted from a callback meanwhile is still listed, so this loop
+     * takes it too.
+     */
+    ctx->reaping = true;
+    ctx->freeing = true;
     /* Deleting one client may delete several (a multiqueue backend). */
     while ((nc = TAILQ_FIRST(&ctx->clients))) {
         if (nc->info->type == NETBE_DRIVER_NIC) {
@@ -162,8 +169,8 @@ static void schedule_deferred(struct netbe_ctx *ctx)
 {
     struct netbe_loop *l = ctx->loop;
 
-    if (!l) {
-        return; /* core_leave() runs it */
+    if (!l || ctx->freeing) {
+        return; /* core_leave() runs it, or netbe_ctx_free() */
     }
     if (!ctx->reap_timer) {
         ctx->reap_timer = l->ops->timer_new(l->opaque, reap_cb, ctx);
@@ -797,7 +804,11 @@ static ssize_t deliver_to_client(struct netbe_client *sender, unsigned flags,
         return 0;
     }
     if (nc->priv->dying) {
-        return ret > 0 ? ret : (ssize_t)size; /* deleted itself meanwhile */
+        /* deleted itself meanwhile: a frame it did not take is purged */
+        if (ret <= 0) {
+            nc->stats.drop_purged++;
+        }
+        return ret > 0 ? ret : (ssize_t)size;
     }
     if (ret > 0) {
         nc->stats.rx_frames++;

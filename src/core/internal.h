@@ -58,6 +58,7 @@ struct netbe_ctx {
     /* deletion from callbacks (DESIGN invariant 8) */
     int depth; /* core calls on the stack that hold client pointers */
     bool reaping;
+    bool freeing; /* netbe_ctx_free() deletes everything */
     TAILQ_HEAD(, netbe_client) dying;
     void *reap_timer;
 };

@@ -333,6 +333,27 @@ static void test_name_reused_before_reaping(void **state)
     netbe_loop_close(loop);
 }
 
+/* A callback of netbe_ctx_free()'s own purges deletes its client. */
+static void test_del_in_callback_during_ctx_free(void **state)
+{
+    struct netbe_loop *loop = netbe_loop_default();
+    struct netbe_ctx *ctx = netbe_ctx_new(loop);
+    struct tl_client *b = tl_backend(ctx, "b", NULL);
+    struct tl_client *a = tl_backend(ctx, "a", &b->nc);
+    uint8_t buf[60] = {0};
+
+    (void)state;
+    b->mode = TL_REFUSE;
+    netbe_send_async(&a->nc, buf, sizeof(buf), deleting_sent_cb);
+    netbe_send_async(&a->nc, buf, sizeof(buf), deleting_sent_cb);
+    netbe_ctx_free(ctx); /* b's purge calls back a, which deletes itself */
+    assert_int_equal(tl_log.cleanups, 2);
+    assert_int_equal(tl_log.sent, 1);
+    /* nothing was left on the loop: it has nothing to run */
+    assert_int_equal(netbe_loop_run_once(loop, 0), 0);
+    netbe_loop_close(loop);
+}
+
 /* ---- defect 5: no reordering ---- */
 
 /* The "4 1 2 3": a hub with a stalled receiver. */
@@ -609,6 +630,7 @@ int main(void)
         T(test_nic_del_in_receive),
         T(test_deferred_del_on_the_loop),
         T(test_name_reused_before_reaping),
+        T(test_del_in_callback_during_ctx_free),
         T(test_hub_keeps_order),
         T(test_queue_bounded_in_bytes),
         T(test_small_frames_stored_small),
