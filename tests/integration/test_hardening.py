@@ -25,8 +25,7 @@ import pytest
 
 import peers
 from conftest import REPO
-from test_switch import VM as SlowVM
-from test_switch import Monitor, clients, frame, nfds, rss_kib
+from test_switch import VM, Monitor, clients, frame, nfds, rss_kib
 
 
 def release_bin():
@@ -36,37 +35,6 @@ def release_bin():
         raise RuntimeError(f"release netbe {path} not found: scripts/test.sh "
                            "builds it (or set NETBE_BIN_RELEASE)")
     return path
-
-
-class VM(SlowVM):
-    """test_switch's VM with a reader that keeps up with 10^5 frames."""
-
-    def _read(self):
-        buf = bytearray()
-        while True:
-            try:
-                chunk = self.sock.recv(1 << 20)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                self.closed = True
-                return
-            buf += chunk
-            got = []
-            off = 0
-            while len(buf) - off >= 4:
-                n = struct.unpack_from("!I", buf, off)[0]
-                if len(buf) - off < 4 + n:
-                    break
-                got.append(bytes(buf[off + 4:off + 4 + n]))
-                off += 4 + n
-            del buf[:off]
-            with self.lock:
-                self.frames.extend(got)
-
-    def count_from(self, mac):
-        with self.lock:
-            return sum(1 for f in self.frames if f[6:12] == mac)
 
 
 class Switch:

@@ -18,19 +18,12 @@ import pytest
 import peers
 from conftest import TIMEOUT, wait_for
 from test_daemon import GREETING, MonitorClient, hubport, wait_socket
+from test_switch import rss_kib
 
 CRLF_GREETING = GREETING.replace("\n", "\r\n")
 # Raw control bytes a log line must never carry: all of C0 but the
 # newline, and DEL.
 CONTROL = re.compile(rb"[\x00-\x09\x0b-\x1f\x7f]")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def small_quarantine_env():

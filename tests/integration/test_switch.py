@@ -51,7 +51,9 @@ class VM:
         self.reader.start()
 
     def _read(self):
-        buf = b""
+        # one bytearray and an offset: slicing the rest off after each
+        # frame would copy it again and again
+        buf = bytearray()
         while True:
             try:
                 chunk = self.sock.recv(1 << 20)
@@ -62,18 +64,24 @@ class VM:
                 return
             buf += chunk
             got = []
-            while len(buf) >= 4:
-                n = struct.unpack("!I", buf[:4])[0]
-                if len(buf) < 4 + n:
+            off = 0
+            while len(buf) - off >= 4:
+                n = struct.unpack_from("!I", buf, off)[0]
+                if len(buf) - off < 4 + n:
                     break
-                got.append(buf[4:4 + n])
-                buf = buf[4 + n:]
+                got.append(bytes(buf[off + 4:off + 4 + n]))
+                off += 4 + n
+            del buf[:off]
             with self.lock:
                 self.frames.extend(got)
 
     def count(self, tag):
         with self.lock:
             return sum(1 for f in self.frames if f[10] == tag)
+
+    def count_from(self, mac):
+        with self.lock:
+            return sum(1 for f in self.frames if f[6:12] == mac)
 
     def numbers(self, tag):
         with self.lock:
