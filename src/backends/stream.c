@@ -14,15 +14,14 @@
  *    number of connections, each its own client "ID.K" peered with a new
  *    port of hub N; the listener client "ID" carries no traffic.
  *
- * Packet path: one read() into a buffer allocated once, whole frames
- * handed to the graph in place by the rstate reassembler inside one
- * batch; output gathered in a bounded transmit buffer and written once
- * per batch by the flush hook.  A connection that sends nonsense loses
- * only itself.
+ * The connection itself (reading, reassembly, the bounded transmit
+ * buffer, flow control, broken and truncated connections) is lpconn.c's,
+ * shared with the legacy socket netdev; this file decides what happens
+ * around it: connecting, accepting, info strings, link state, what is
+ * logged and what follows the end of a connection.  A connection that
+ * sends nonsense loses only itself.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,14 +30,12 @@
 #include <unistd.h>
 
 #include "backends.h"
+#include "lpconn.h"
 #include "netbe/log.h"
 #include "netbe/net.h"
-#include "netbe/rstate.h"
 #include "netbe/util.h"
 #include "sockutil.h"
 
-#define READ_BUF_SIZE (256 * 1024)
-#define TX_BUF_SIZE (256 * 1024)
 #define MAX_CONNECTIONS_DEFAULT 64
 #define ACCEPT_BATCH 64
 /* after EMFILE and friends, when accepting again might succeed */
@@ -59,8 +56,8 @@ enum mode {
  * shares one count.
  */
 struct stream_warn {
-    struct netbe_warn_limit read, write, malformed, truncated, refused, accept,
-        watch;
+    struct netbe_lpconn_warn conn; /* write, truncated */
+    struct netbe_warn_limit read, malformed, refused, accept, watch;
 };
 
 struct stream {
@@ -68,16 +65,11 @@ struct stream {
     enum mode mode;
     struct netbe_loop *loop;
 
-    /* the connection (client, server, hub connection) */
-    int fd;
-    void *watch;
-    unsigned events;
-    bool connecting;  /* a non-blocking connect is under way */
-    bool read_paused; /* a frame waits at the peer: stop reading */
-    bool broken;      /* a write failed; closed at the next fd event */
-    struct netbe_rstate rs;
-    struct netbe_txbuf tx;
-    uint8_t *rbuf; /* own, or the listener's for a hub connection */
+    /*
+     * The connection (client, server, hub connection).  A hub listener's
+     * carries nothing; its read buffer is the one its connections share.
+     */
+    struct netbe_lpconn conn;
 
     /* listening (server, hub listener) */
     int lfd;
@@ -106,7 +98,7 @@ struct stream {
     LIST_ENTRY(stream) link;
 };
 
-static void conn_fd_cb(void *opaque, int fd, unsigned events);
+static const struct netbe_lpconn_ops conn_ops;
 
 static struct stream *to_stream(struct netbe_client *nc)
 {
@@ -118,132 +110,22 @@ static struct stream_warn *warns(struct stream *s)
     return s->listener ? &s->listener->warn : &s->warn;
 }
 
-/* ---- the connection: events, output, input ---- */
-
-static void conn_update(struct stream *s)
-{
-    unsigned ev = 0;
-
-    if (!s->watch) {
-        return;
-    }
-    if (s->connecting) {
-        ev = NETBE_EV_WRITE;
-    } else {
-        /*
-         * Paused, we still want to hear that the peer left: a VM that
-         * hangs up while the core holds its frame would otherwise keep
-         * its fd and its max-connections slot for as long as the
-         * congestion lasts (conn_fd_cb reads to the end then).
-         */
-        ev |= s->read_paused ? NETBE_EV_HUP : NETBE_EV_READ;
-        /*
-         * While the core holds frames for us (we said "not now"), keep
-         * watching for WRITE even if a batch-end flush emptied the buffer:
-         * the write event is what hands them back (conn_writable).
-         */
-        if (s->broken || netbe_txbuf_used(&s->tx) || s->nc.receive_disabled) {
-            ev |= NETBE_EV_WRITE;
-        }
-    }
-    if (ev != s->events) {
-        s->events = ev;
-        netbe_update_fd(s->loop, s->watch, ev);
-    }
-}
-
-/*
- * A write failed inside receive/flush, where the client must not go away:
- * drop what is queued (counted: every frame not wholly written) and let
- * the next fd event close the connection.
- */
-static void mark_broken(struct stream *s, int err)
-{
-    if (!s->broken) {
-        netbe_warn_limited(&warns(s)->write, "stream %s: write failed: %s",
-                           s->nc.name, strerror(err));
-    }
-    s->broken = true;
-    s->nc.stats.drop_error += netbe_txbuf_frames(&s->tx);
-    netbe_txbuf_reset(&s->tx);
-    conn_update(s);
-}
-
-static bool conn_up(const struct stream *s)
-{
-    return s->fd >= 0 && !s->connecting;
-}
+/* ---- the connection ---- */
 
 static ssize_t stream_receive_iov(struct netbe_client *nc,
                                   const struct iovec *iov, int iovcnt)
 {
-    struct stream *s = to_stream(nc);
-    size_t size = netbe_iov_size(iov, iovcnt);
-    int r;
-
-    if (!conn_up(s)) {
-        /* the link was forced up with nobody at the other end */
-        nc->stats.drop_link_down++;
-        return (ssize_t)size;
-    }
-    if (s->broken) {
-        nc->stats.drop_error++;
-        return (ssize_t)size;
-    }
-    if (!netbe_txbuf_fits(&s->tx, size, true)) {
-        nc->stats.drop_oversize++;
-        return (ssize_t)size;
-    }
-    if (netbe_txbuf_put(&s->tx, iov, iovcnt, size, true) == 0) {
-        return (ssize_t)size;
-    }
-    /* full: push out what is there and try again */
-    r = netbe_txbuf_flush(&s->tx, s->fd);
-    if (r < 0) {
-        mark_broken(s, errno);
-        nc->stats.drop_error++; /* and the frame in hand */
-        return (ssize_t)size;
-    }
-    if (netbe_txbuf_put(&s->tx, iov, iovcnt, size, true) == 0) {
-        conn_update(s);
-        return (ssize_t)size;
-    }
-    conn_update(s);
-    return 0; /* the core queues it; netbe_flush_queued() when writable */
+    return netbe_lpconn_receive(&to_stream(nc)->conn, iov, iovcnt);
 }
 
 static void stream_flush(struct netbe_client *nc)
 {
-    struct stream *s = to_stream(nc);
-
-    if (!conn_up(s) || s->broken || !netbe_txbuf_used(&s->tx)) {
-        return;
-    }
-    if (netbe_txbuf_flush(&s->tx, s->fd) < 0) {
-        mark_broken(s, errno);
-        return;
-    }
-    conn_update(s);
+    netbe_lpconn_flush(&to_stream(nc)->conn);
 }
 
 static void stream_sent(struct netbe_client *nc, ssize_t ret)
 {
-    struct stream *s = to_stream(nc);
-
-    if (s->read_paused) {
-        s->read_paused = false;
-        conn_update(s);
-    }
-}
-
-static void rs_finalize(struct netbe_rstate *rs, const uint8_t *buf, size_t len,
-                        void *opaque)
-{
-    struct stream *s = opaque;
-
-    if (netbe_send_async(&s->nc, buf, len, stream_sent) == 0) {
-        s->read_paused = true;
-    }
+    netbe_lpconn_sent(&to_stream(nc)->conn);
 }
 
 static void set_connected_info(struct stream *s, bool local_for_unix)
@@ -257,11 +139,11 @@ static void set_connected_info(struct stream *s, bool local_for_unix)
      * the server side) and a TCP one by the other end.
      */
     memset(&ss, 0, sizeof(ss));
-    r = getsockname(s->fd, (struct sockaddr *)&ss, &len);
+    r = getsockname(s->conn.fd, (struct sockaddr *)&ss, &len);
     if (r == 0 && (ss.ss_family != AF_UNIX || !local_for_unix)) {
         len = sizeof(ss);
         memset(&ss, 0, sizeof(ss));
-        r = getpeername(s->fd, (struct sockaddr *)&ss, &len);
+        r = getpeername(s->conn.fd, (struct sockaddr *)&ss, &len);
     }
     if (r < 0) {
         s->nc.info_str[0] = '\0';
@@ -277,48 +159,12 @@ static void set_connected_info(struct stream *s, bool local_for_unix)
  */
 static int conn_attach(struct stream *s, int fd, bool server_side)
 {
-    int one = 1;
-
-    s->fd = fd;
-    s->connecting = false;
-    s->broken = false;
-    s->read_paused = false;
-    netbe_rstate_reset(&s->rs);
-    netbe_txbuf_reset(&s->tx);
-    /* no Nagle delay between frames, as QEMU's client does */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (!s->watch) {
-        s->events = NETBE_EV_READ;
-        s->watch = netbe_watch_fd(s->loop, fd, s->events, conn_fd_cb, s);
-        if (!s->watch) {
-            close(fd);
-            s->fd = -1;
-            return -1;
-        }
-    } else {
-        conn_update(s);
+    if (netbe_lpconn_attach(&s->conn, fd, false) < 0) {
+        return -1;
     }
     set_connected_info(s, server_side);
     s->nc.link_down = false;
     return 0;
-}
-
-static void conn_close(struct stream *s)
-{
-    /* what never left goes with the connection, counted */
-    s->nc.stats.drop_link_down += netbe_txbuf_frames(&s->tx);
-    netbe_unwatch_fd(s->loop, s->watch);
-    s->watch = NULL;
-    s->events = 0;
-    if (s->fd >= 0) {
-        close(s->fd);
-        s->fd = -1;
-    }
-    s->connecting = false;
-    s->broken = false;
-    s->read_paused = false;
-    netbe_txbuf_reset(&s->tx);
-    netbe_rstate_reset(&s->rs);
 }
 
 static void arm_timer(struct stream *s, uint32_t ms)
@@ -344,7 +190,7 @@ static void listener_resume(struct stream *s)
  */
 static void conn_lost(struct stream *s)
 {
-    conn_close(s);
+    netbe_lpconn_close(&s->conn);
     if (s->mode == MODE_HUB_CONN) {
         netbe_client_del(&s->nc);
         return;
@@ -361,94 +207,6 @@ static void conn_lost(struct stream *s)
     }
 }
 
-/*
- * The peer closed (@err 0) or reset (@err the read's errno).  Either way
- * half a frame left behind is a truncated frame, not a reset.
- */
-static void conn_ended(struct stream *s, int err)
-{
-    struct stream_warn *w = warns(s);
-
-    if (s->rs.state != 0 || s->rs.index != 0) {
-        s->nc.stats.drop_malformed++;
-        netbe_warn_limited(&w->truncated,
-                           "stream %s: connection closed in the middle of a "
-                           "frame",
-                           s->nc.name);
-    } else if (err) {
-        netbe_warn_limited(&w->read, "stream %s: read failed: %s", s->nc.name,
-                           strerror(err));
-    } else {
-        netbe_log(NETBE_LOG_INFO, "stream %s: peer disconnected", s->nc.name);
-    }
-    conn_lost(s);
-}
-
-/* Return: false when the connection was closed (@s may be gone). */
-static bool conn_readable(struct stream *s)
-{
-    struct netbe_error *err = NULL;
-    ssize_t n;
-    int r;
-
-    n = read(s->fd, s->rbuf, READ_BUF_SIZE);
-    if (n == 0) {
-        conn_ended(s, 0);
-        return false;
-    }
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-            return true;
-        }
-        conn_ended(s, errno);
-        return false;
-    }
-    netbe_batch_begin(s->nc.ctx);
-    r = netbe_rstate_fill(&s->rs, s->rbuf, (size_t)n, &err);
-    netbe_batch_end(s->nc.ctx);
-    if (r < 0) {
-        s->nc.stats.drop_malformed++;
-        netbe_warn_limited(&warns(s)->malformed,
-                           "stream %s: %s, closing the connection", s->nc.name,
-                           netbe_error_msg(err));
-        netbe_error_free(err);
-        conn_lost(s);
-        return false;
-    }
-    conn_update(s);
-    return true;
-}
-
-static void conn_writable(struct stream *s)
-{
-    int r = netbe_txbuf_flush(&s->tx, s->fd);
-
-    if (r < 0) {
-        mark_broken(s, errno);
-        return;
-    }
-    if (r == 1 && s->nc.receive_disabled) {
-        /* what the core held back may come now, in one batch */
-        netbe_batch_begin(s->nc.ctx);
-        netbe_flush_queued(&s->nc);
-        netbe_batch_end(s->nc.ctx);
-    }
-    conn_update(s);
-}
-
-static void client_connected(struct stream *s)
-{
-    s->failed_once = false;
-    if (conn_attach(s, s->fd, false) < 0) {
-        netbe_warn_limited(&warns(s)->watch,
-                           "stream %s: cannot watch the socket", s->nc.name);
-        conn_lost(s);
-        return;
-    }
-    netbe_log(NETBE_LOG_INFO, "stream %s: connected to %s", s->nc.name,
-              s->nc.info_str);
-}
-
 static void client_failed(struct stream *s, const char *msg)
 {
     /* a retry loop logs its first failure only */
@@ -456,7 +214,7 @@ static void client_failed(struct stream *s, const char *msg)
         netbe_log(NETBE_LOG_WARNING, "stream %s: %s", s->nc.name, msg);
     }
     s->failed_once = true;
-    conn_close(s);
+    netbe_lpconn_close(&s->conn);
     s->nc.link_down = true;
     snprintf(s->nc.info_str, sizeof(s->nc.info_str), "connection error");
     if (s->reconnect_ms) {
@@ -464,51 +222,61 @@ static void client_failed(struct stream *s, const char *msg)
     }
 }
 
-static void connect_done(struct stream *s)
+/* A client's connection is up (it is attached already). */
+static void client_up(struct stream *s)
 {
-    char what[256], msg[512];
+    s->failed_once = false;
+    set_connected_info(s, false);
+    s->nc.link_down = false;
+    netbe_log(NETBE_LOG_INFO, "stream %s: connected to %s", s->nc.name,
+              s->nc.info_str);
+}
 
-    if (netbe_connect_finish(s->fd) < 0) {
+static void conn_connected(struct netbe_lpconn *c)
+{
+    client_up(to_stream(c->nc));
+}
+
+/* The connection ended: say why, in our words, then go on as our mode. */
+static void conn_ended(struct netbe_lpconn *c, enum netbe_lpconn_end why,
+                       int err, const char *msg)
+{
+    struct stream *s = to_stream(c->nc);
+    struct stream_warn *w = warns(s);
+    char what[256], text[512];
+
+    switch (why) {
+    case NETBE_LPCONN_EOF:
+        netbe_log(NETBE_LOG_INFO, "stream %s: peer disconnected", s->nc.name);
+        break;
+    case NETBE_LPCONN_RESET:
+        netbe_warn_limited(&w->read, "stream %s: read failed: %s", s->nc.name,
+                           strerror(err));
+        break;
+    case NETBE_LPCONN_MALFORMED:
+        netbe_warn_limited(&w->malformed,
+                           "stream %s: %s, closing the connection", s->nc.name,
+                           msg);
+        break;
+    case NETBE_LPCONN_CONNECT_FAILED:
         netbe_sa_describe(&s->sa, what, sizeof(what));
-        snprintf(msg, sizeof(msg), "Failed to connect to '%s': %s", what,
-                 strerror(errno));
-        client_failed(s, msg);
+        snprintf(text, sizeof(text), "Failed to connect to '%s': %s", what,
+                 strerror(err));
+        client_failed(s, text);
         return;
+    case NETBE_LPCONN_TRUNCATED:
+    case NETBE_LPCONN_BROKEN:
+        break; /* warned about already */
     }
-    s->connecting = false;
-    client_connected(s);
+    conn_lost(s);
 }
 
-static void conn_fd_cb(void *opaque, int fd, unsigned events)
-{
-    struct stream *s = opaque;
-
-    if (s->connecting) {
-        connect_done(s);
-        return;
-    }
-    if (s->broken) {
-        conn_lost(s);
-        return;
-    }
-    if (events & NETBE_EV_WRITE) {
-        conn_writable(s);
-        if (s->broken) {
-            conn_lost(s);
-            return;
-        }
-    }
-    /*
-     * Paused, a hang-up still ends the connection: read on (what is read
-     * waits in the core's queue) until the end, one buffer per wakeup,
-     * bounded by what the peer sent before it left.
-     */
-    if (events & (NETBE_EV_READ | NETBE_EV_ERROR)) {
-        if (!s->read_paused || (events & NETBE_EV_ERROR)) {
-            conn_readable(s);
-        }
-    }
-}
+static const struct netbe_lpconn_ops conn_ops = {
+    .prefix = "stream ",
+    .sent = stream_sent,
+    .connected = conn_connected,
+    .ended = conn_ended,
+};
 
 /* ---- client ---- */
 
@@ -532,24 +300,23 @@ static int client_connect(struct stream *s, const struct sockaddr_storage *ss,
     if (fd < 0) {
         return -1;
     }
-    s->fd = fd;
     if (in_progress) {
-        s->connecting = true;
-        s->events = NETBE_EV_WRITE;
-        s->watch = netbe_watch_fd(s->loop, fd, s->events, conn_fd_cb, s);
-        if (!s->watch) {
+        if (netbe_lpconn_attach(&s->conn, fd, true) < 0) {
             netbe_error_setg(errp, "cannot watch fd %d", fd);
-            close(fd);
-            s->fd = -1;
-            s->connecting = false;
             return -1;
         }
         return 0;
     }
-    client_connected(s);
+    if (netbe_lpconn_attach(&s->conn, fd, false) < 0) {
+        s->failed_once = false;
+        netbe_warn_limited(&warns(s)->watch,
+                           "stream %s: cannot watch the socket", s->nc.name);
+        conn_lost(s);
+        return 0;
+    }
+    client_up(s);
     return 0;
 }
-
 static void client_resolved(void *opaque, const struct sockaddr_storage *ss,
                             socklen_t len, struct netbe_error *err)
 {
@@ -594,7 +361,7 @@ static void reconnect_cb(void *opaque)
     struct stream *s = opaque;
     struct netbe_error *err = NULL;
 
-    if (s->fd >= 0 || s->lookup) {
+    if (s->conn.fd >= 0 || s->lookup) {
         return;
     }
     if (client_start(s, &err) < 0) {
@@ -681,8 +448,8 @@ static bool reap_hung_up(struct stream *l)
         int n = 0;
 
         for (; c && n < REAP_CHUNK; c = LIST_NEXT(c, link)) {
-            if (c->fd >= 0 && !c->connecting) {
-                pfd[n].fd = c->fd;
+            if (netbe_lpconn_up(&c->conn)) {
+                pfd[n].fd = c->conn.fd;
                 pfd[n].events = POLLRDHUP;
                 pfd[n].revents = 0;
                 conn[n++] = c;
@@ -694,7 +461,8 @@ static bool reap_hung_up(struct stream *l)
         /* ending one deletes only that one: @c and the rest stay valid */
         for (int i = 0; i < n; i++) {
             if (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
-                conn_fd_cb(conn[i], pfd[i].fd, NETBE_EV_READ | NETBE_EV_ERROR);
+                netbe_lpconn_event(&conn[i]->conn,
+                                   NETBE_EV_READ | NETBE_EV_ERROR);
             }
         }
     }
@@ -732,12 +500,10 @@ static void hub_conn_new(struct stream *l, int cfd)
     free(name);
     c->mode = MODE_HUB_CONN;
     c->loop = l->loop;
-    c->fd = -1;
     c->lfd = -1;
     c->listener = l;
-    c->rbuf = l->rbuf;
-    netbe_rstate_init(&c->rs, false, 0, rs_finalize, c);
-    netbe_txbuf_init(&c->tx, TX_BUF_SIZE);
+    /* one read at a time: the listener's buffer serves them all */
+    netbe_lpconn_init(&c->conn, &c->nc, &conn_ops, &l->warn.conn, l->conn.rbuf);
     LIST_INSERT_HEAD(&l->conns, c, link);
     l->nconns++;
 
@@ -771,9 +537,8 @@ static void stream_cleanup(struct netbe_client *nc)
         LIST_REMOVE(s, link);
         s->listener->nconns--;
         netbe_switch_port_leave(nc);
-        s->rbuf = NULL; /* the listener's */
     }
-    conn_close(s);
+    netbe_lpconn_destroy(&s->conn);
     netbe_unwatch_fd(l, s->lwatch);
     s->lwatch = NULL;
     if (s->lfd >= 0) {
@@ -792,10 +557,6 @@ static void stream_cleanup(struct netbe_client *nc)
     /* a lookup still under way must not call back into freed memory */
     netbe_sa_lookup_cancel(s->lookup);
     s->lookup = NULL;
-    netbe_rstate_destroy(&s->rs);
-    netbe_txbuf_destroy(&s->tx);
-    free(s->rbuf);
-    s->rbuf = NULL;
     netbe_sa_clear(&s->sa);
 }
 
@@ -884,9 +645,9 @@ static struct stream *stream_new(struct netbe_ctx *ctx,
 
     s = to_stream(netbe_client_new(ctx, &stream_info, peer, "stream", name));
     s->loop = netbe_ctx_loop(ctx);
-    s->fd = -1;
     s->lfd = -1;
     s->nc.link_down = true;
+    netbe_lpconn_init(&s->conn, &s->nc, &conn_ops, &s->warn.conn, NULL);
     LIST_INIT(&s->conns);
     return s;
 }
@@ -923,9 +684,6 @@ static int stream_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
         s->mode = MODE_CLIENT;
         s->sa = sa;
         s->reconnect_ms = a.reconnect_ms;
-        s->rbuf = netbe_malloc0(READ_BUF_SIZE);
-        netbe_rstate_init(&s->rs, false, 0, rs_finalize, s);
-        netbe_txbuf_init(&s->tx, TX_BUF_SIZE);
         if (s->reconnect_ms) {
             s->timer = loop->ops->timer_new(loop->opaque, reconnect_cb, s);
         }
@@ -959,7 +717,6 @@ static int stream_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
     s->sa = sa;
     s->lfd = lfd;
     s->unlink_path = path;
-    s->rbuf = netbe_malloc0(READ_BUF_SIZE);
     s->timer = loop->ops->timer_new(loop->opaque, accept_retry_cb, s);
     if (a.has_hubid) {
         s->mode = MODE_HUB_LISTENER;
@@ -970,8 +727,6 @@ static int stream_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
         snprintf(s->nc.info_str, sizeof(s->nc.info_str), "listening");
     } else {
         s->mode = MODE_SERVER;
-        netbe_rstate_init(&s->rs, false, 0, rs_finalize, s);
-        netbe_txbuf_init(&s->tx, TX_BUF_SIZE);
     }
     s->lwatch = netbe_watch_fd(loop, lfd, NETBE_EV_READ, listener_cb, s);
     if (!s->lwatch) {
