@@ -768,7 +768,7 @@ static const struct netbe_opt_desc stream_opts[] = {
      "with hubid (netbe): connections carried at once; more are accepted "
      "and closed at once",
      "64"},
-    {NULL},
+    {0},
 };
 
 static const struct netbe_schema stream_schema = {
