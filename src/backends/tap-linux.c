@@ -308,47 +308,47 @@ static int recv_fd(int c)
 static int run_bridge_helper(const char *helper, const char *bridge,
                              struct netbe_error **errp)
 {
+    char fd_buf[32], br_buf[IFNAMSIZ + 64];
+    bool is_cmd = strchr(helper, ' ') || strchr(helper, '\t');
     int sv[2], fd, saved_errno, status;
+    char *cmd = NULL;
     pid_t pid;
 
     if (socketpair(PF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
         netbe_error_setg(errp, "socketpair() failed: %s", strerror(errno));
         return -1;
     }
+    /* everything the child needs is made here: it may not malloc */
+    snprintf(fd_buf, sizeof(fd_buf), "--fd=%d", sv[1]);
+    snprintf(br_buf, sizeof(br_buf), "--br=%s", bridge);
+    if (is_cmd) {
+        cmd = netbe_strdup_printf("%s --use-vnet %s %s", helper, fd_buf,
+                                  strstr(helper, "--br=") ? "" : br_buf);
+    }
     pid = fork();
     if (pid < 0) {
         netbe_error_setg(errp, "Can't fork bridge helper: %s", strerror(errno));
         close(sv[0]);
         close(sv[1]);
+        free(cmd);
         return -1;
     }
     if (pid == 0) {
-        char fd_buf[32], br_buf[IFNAMSIZ + 64];
-        char *cmd;
-
         close_fds_except(sv[1]);
         fcntl(sv[1], F_SETFD, 0);
-        snprintf(fd_buf, sizeof(fd_buf), "--fd=%d", sv[1]);
-        if (strchr(helper, ' ') || strchr(helper, '\t')) {
-            char *args[4] = {"sh", "-c", NULL, NULL};
+        if (is_cmd) {
+            char *args[4] = {"sh", "-c", cmd, NULL};
 
-            br_buf[0] = '\0';
-            if (!strstr(helper, "--br=")) {
-                snprintf(br_buf, sizeof(br_buf), "--br=%s", bridge);
-            }
-            cmd = netbe_strdup_printf("%s --use-vnet %s %s", helper, fd_buf,
-                                      br_buf);
-            args[2] = cmd;
             execv("/bin/sh", args);
         } else {
             char *args[5] = {(char *)helper, "--use-vnet", fd_buf, br_buf,
                              NULL};
 
-            snprintf(br_buf, sizeof(br_buf), "--br=%s", bridge);
             execv(helper, args);
         }
         _exit(1);
     }
+    free(cmd);
     close(sv[1]);
     fd = recv_fd(sv[0]);
     saved_errno = errno;
