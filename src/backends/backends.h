@@ -12,6 +12,9 @@
 extern const struct netbe_backend_type netbe_backend_stream;
 extern const struct netbe_backend_type netbe_backend_dgram;
 extern const struct netbe_backend_type netbe_backend_socket;
+/* tap-linux.c: Linux only */
+extern const struct netbe_backend_type netbe_backend_tap;
+extern const struct netbe_backend_type netbe_backend_bridge;
 
 /*
  * dgram.c's datagram client, shared with socket.c's mcast=, udp= and

@@ -29,6 +29,11 @@ static const struct netbe_backend_type *const backend_types[] = {
     &netbe_backend_stream,
     &netbe_backend_dgram,
     &netbe_backend_hubport,
+#ifdef __linux__
+    &netbe_backend_tap,
+    /* user, l2tpv3, vde come here */
+    &netbe_backend_bridge,
+#endif
     NULL,
 };
 
