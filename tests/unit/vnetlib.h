@@ -21,7 +21,7 @@
 #include "netbe/vnet.h"
 
 #define VL_UNUSED __attribute__((unused))
-#define VL_MAX_SEGS 2048
+#define VL_MAX_SEGS 65536 /* gso_size 1 */
 #define VL_BUF (NETBE_NET_BUFSIZE + 64)
 
 struct vl_spec {
@@ -214,7 +214,7 @@ struct vl_segs {
     int n;
     size_t off[VL_MAX_SEGS + 1];
     size_t used;
-    uint8_t *data; /* VL_MAX_SEGS * 4 KiB + a frame */
+    uint8_t *data; /* headers of each segment + a frame */
 };
 
 static VL_UNUSED void vl_segs_init(struct vl_segs *s)
@@ -223,7 +223,7 @@ static VL_UNUSED void vl_segs_init(struct vl_segs *s)
     s->used = 0;
     s->off[0] = 0;
     if (!s->data) {
-        s->data = malloc((size_t)VL_MAX_SEGS * 4096 + VL_BUF);
+        s->data = malloc((size_t)VL_MAX_SEGS * NETBE_VNET_MAX_HDRS + VL_BUF);
     }
 }
 
@@ -238,7 +238,7 @@ static VL_UNUSED int vl_collect(void *opaque, const struct iovec *iov,
         len += iov[i].iov_len;
     }
     if (s->n >= VL_MAX_SEGS ||
-        s->used + len > (size_t)VL_MAX_SEGS * 4096 + VL_BUF) {
+        s->used + len > (size_t)VL_MAX_SEGS * NETBE_VNET_MAX_HDRS + VL_BUF) {
         return -1000;
     }
     for (i = 0; i < iovcnt; i++) {
