@@ -613,8 +613,8 @@ static int emit_whole(const struct netbe_vnet_info *vi, const struct iovec *iov,
 }
 
 /*
- * The IP header of segment @k with @l3_payload bytes after the IP header
- * (options and extension headers included for IPv6's payload length).
+ * A segment's IP header: IPv4 gets @id, total length @ip_len and a new
+ * header checksum; IPv6 the payload length (extension headers included).
  */
 static void fix_ip(const struct netbe_vnet_info *vi, uint8_t *hdr, uint16_t id,
                    size_t ip_len)
