@@ -12,6 +12,7 @@
 #include "netbe/opts.h"
 #include "netbe/rstate.h"
 #include "netbe/util.h"
+#include "netbe/vnet.h"
 
 #define NETBE_VERSION "0.1.0"
 
