@@ -132,6 +132,7 @@ struct netbe_counters {
     uint64_t drop_malformed;      /* bad input read from outside */
     uint64_t drop_error;          /* receive() failed (< 0) */
     uint64_t drop_purged; /* queued here, then purged: a peer or we left */
+    uint64_t sw_segments; /* frames cut (or checksummed) in software for it */
 };
 
 /* A frame waiting in a queue; the data lives in a pooled buffer. */
@@ -213,7 +214,9 @@ struct netbe_client {
     char *name;
     char info_str[256];
     int queue_index;
-    int vnet_hdr_len;
+    int vnet_hdr_len; /* of the frames it sends and takes: 0, 10, 12 */
+    /* what it takes, as netbe_set_offload() told it */
+    struct netbe_offloads offloads;
     bool link_down;
     bool receive_disabled;
     bool is_netdev;

@@ -368,6 +368,7 @@ static void counters_add(struct netbe_counters *to,
     to->drop_malformed += c->drop_malformed;
     to->drop_error += c->drop_error;
     to->drop_purged += c->drop_purged;
+    to->sw_segments += c->sw_segments;
 }
 
 static void free_client(struct netbe_client *nc)
@@ -972,6 +973,7 @@ void netbe_using_vnet_hdr(struct netbe_client *nc, bool enable)
 void netbe_set_offload(struct netbe_client *nc, const struct netbe_offloads *o)
 {
     if (nc && nc->info->set_offload) {
+        nc->offloads = *o;
         nc->info->set_offload(nc, o);
     }
 }
@@ -1113,12 +1115,12 @@ void netbe_info_stats(struct netbe_ctx *ctx, FILE *out)
                 " queued=%" PRIu32 " queued_bytes=%zu drop: link_down=%" PRIu64
                 " no_peer=%" PRIu64 " oversize=%" PRIu64 " queue_full=%" PRIu64
                 " filter=%" PRIu64 " malformed=%" PRIu64 " error=%" PRIu64
-                " purged=%" PRIu64 "\n",
+                " purged=%" PRIu64 " segmented=%" PRIu64 "\n",
                 nc->name, c->rx_frames, c->rx_bytes, c->tx_frames, c->tx_bytes,
                 nc->incoming_queue->count, nc->incoming_queue->bytes,
                 c->drop_link_down, c->drop_no_peer, c->drop_oversize,
                 c->drop_queue_full, c->drop_filter, c->drop_malformed,
-                c->drop_error, c->drop_purged);
+                c->drop_error, c->drop_purged, c->sw_segments);
     }
     netbe_hub_stats(ctx, out);
 }

@@ -14,6 +14,7 @@
 #include "core/internal.h"
 #include "netbe/log.h"
 #include "netbe/util.h"
+#include "netbe/vnet.h"
 
 struct hub_port;
 
@@ -61,6 +62,8 @@ struct hub_port {
     struct netbe_hub *hub;
     int id;
     unsigned fdb_count; /* entries learned on this port */
+    /* the peer port_negotiate() last looked at */
+    struct netbe_client *peer_seen;
     LIST_ENTRY(hub_port) next;
 };
 
@@ -243,70 +246,238 @@ static void fdb_forget_port(struct netbe_hub *hub, struct hub_port *gone)
     }
 }
 
-static ssize_t hub_flood(struct hub_port *src, const struct iovec *iov,
-                         int iovcnt)
+/*
+ * vnet headers across a hub (DESIGN invariant 5).  A port whose peer can
+ * carry virtio-net headers (a tap) asks it for 12-byte headers and the
+ * offloads netbe can undo in software (checksum, TSO, ECN), so that GSO
+ * frames cross the hub as they are.  Each frame is then handed to each
+ * destination in the form its peer takes: as it is, with its header
+ * converted or stripped, or cut into plain segments with checksums done
+ * for a peer without those offloads (stream, dgram: QEMU's wire formats
+ * carry no header).
+ */
+static const struct netbe_offloads hub_offloads = {
+    .csum = true,
+    .tso4 = true,
+    .tso6 = true,
+    .ecn = true,
+};
+
+/* A frame entering the hub, parsed once for all its destinations. */
+struct hub_frame {
+    const struct iovec *iov; /* as the source's peer sent it */
+    int iovcnt;
+    size_t len;
+    size_t hdr_len;            /* of the vnet header in front, or 0 */
+    struct netbe_vnet_info vi; /* with hdr_len: the header, validated */
+    const struct iovec *body;  /* the frame after the header */
+    int body_cnt;
+    struct iovec body_buf[NETBE_VNET_MAX_IOV];
+};
+
+/*
+ * Ask the port's peer for headers once it has one, and only while no
+ * frame of the old form waits on either side of the port.
+ */
+static void port_negotiate(struct hub_port *p)
+{
+    struct netbe_client *peer = p->nc.peer;
+
+    if (!peer || p->peer_seen == peer) {
+        return;
+    }
+    if (p->nc.incoming_queue->count || peer->incoming_queue->count) {
+        return;
+    }
+    p->peer_seen = peer;
+    if (netbe_has_vnet_hdr(peer) &&
+        netbe_has_vnet_hdr_len(peer, NETBE_VNET_HDR_MRG_LEN)) {
+        netbe_using_vnet_hdr(peer, true);
+        netbe_set_vnet_hdr_len(peer, NETBE_VNET_HDR_MRG_LEN);
+        netbe_set_offload(peer, &hub_offloads);
+    }
+}
+
+static size_t peer_hdr_len(const struct hub_port *p)
+{
+    return p->nc.peer ? (size_t)p->nc.peer->vnet_hdr_len : 0;
+}
+
+/* Whether @o covers the offload work the frame still needs. */
+static bool offloads_take(const struct netbe_offloads *o,
+                          const struct netbe_vnet_info *vi)
+{
+    if ((vi->flags & NETBE_VNET_F_NEEDS_CSUM) && !o->csum) {
+        return false;
+    }
+    if ((vi->gso_type & NETBE_VNET_GSO_ECN) && !o->ecn) {
+        return false;
+    }
+    switch (vi->gso_type & ~NETBE_VNET_GSO_ECN) {
+    case NETBE_VNET_GSO_NONE:
+        return true;
+    case NETBE_VNET_GSO_TCPV4:
+        return o->tso4;
+    case NETBE_VNET_GSO_TCPV6:
+        return o->tso6;
+    case NETBE_VNET_GSO_UDP:
+        return o->ufo;
+    case NETBE_VNET_GSO_UDP_L4:
+        return vi->ip_version == 6 ? o->uso6 : o->uso4;
+    default:
+        return false;
+    }
+}
+
+static const uint8_t empty_hdr[NETBE_VNET_HDR_MRG_LEN];
+
+struct seg_dest {
+    struct netbe_client *port;
+    size_t hdr_len;
+};
+
+/* One segment of a frame cut for a peer without offloads. */
+static int send_segment(void *opaque, const struct iovec *iov, int iovcnt)
+{
+    struct seg_dest *d = opaque;
+    struct iovec v[NETBE_VNET_MAX_IOV + 3];
+    int n = 0;
+
+    if (d->hdr_len) {
+        v[n++] = (struct iovec){(void *)empty_hdr, d->hdr_len};
+    }
+    memcpy(v + n, iov, sizeof(*iov) * (size_t)iovcnt);
+    netbe_sendv(d->port, v, n + iovcnt);
+    d->port->stats.sw_segments++;
+    return 0;
+}
+
+static void hub_send_to(struct hub_frame *f, struct hub_port *dst)
+{
+    struct iovec v[NETBE_VNET_MAX_IOV + 1];
+    uint8_t hdr[NETBE_VNET_HDR_MRG_LEN];
+    struct seg_dest d;
+    size_t dlen;
+    int n;
+
+    port_negotiate(dst);
+    dlen = peer_hdr_len(dst);
+    if (f->hdr_len == dlen &&
+        (dlen == 0 || offloads_take(&dst->nc.peer->offloads, &f->vi))) {
+        netbe_sendv(&dst->nc, f->iov, f->iovcnt); /* the fast path */
+        return;
+    }
+    if (f->hdr_len == 0 ||
+        (dlen && offloads_take(&dst->nc.peer->offloads, &f->vi)) ||
+        (!(f->vi.flags & NETBE_VNET_F_NEEDS_CSUM) &&
+         (f->vi.gso_type & ~NETBE_VNET_GSO_ECN) == NETBE_VNET_GSO_NONE)) {
+        /* nothing left to do but the header itself */
+        n = netbe_vnet_convert(v, NETBE_ARRAY_SIZE(v), hdr, f->iov, f->iovcnt,
+                               f->hdr_len, false, dlen, false);
+        if (n < 0) {
+            dst->nc.stats.drop_malformed++;
+            return;
+        }
+        netbe_sendv(&dst->nc, v, n);
+        return;
+    }
+    d.port = &dst->nc;
+    d.hdr_len = dlen;
+    if (netbe_vnet_segment(&f->vi, f->body, f->body_cnt, send_segment, &d) <
+        0) {
+        dst->nc.stats.drop_malformed++;
+    }
+}
+
+static ssize_t hub_flood(struct hub_port *src, struct hub_frame *f)
 {
     struct hub_port *port;
     bool any = false;
 
     LIST_FOREACH (port, &src->hub->ports, next) {
         if (port != src) {
-            netbe_sendv(&port->nc, iov, iovcnt);
+            hub_send_to(f, port);
             any = true;
         }
     }
     if (!any) {
         src->nc.stats.drop_no_peer++; /* alone on a switch */
     }
-    return (ssize_t)netbe_iov_size(iov, iovcnt);
+    return (ssize_t)f->len;
 }
 
-static ssize_t switch_receive(struct hub_port *src, const struct iovec *iov,
-                              int iovcnt)
+static ssize_t switch_receive(struct hub_port *src, struct hub_frame *f)
 {
     struct netbe_hub *hub = src->hub;
-    size_t len = netbe_iov_size(iov, iovcnt);
     uint8_t eth[12];
     const uint8_t *hdr = eth;
     struct hub_port *dst;
     int64_t now;
 
-    if (len < 14) {
+    if (f->len < f->hdr_len + 14) {
         src->nc.stats.drop_malformed++; /* no Ethernet header to switch */
-        return (ssize_t)len;
+        return (ssize_t)f->len;
     }
-    if (iov[0].iov_len >= 12) {
-        hdr = iov[0].iov_base;
+    if (f->body[0].iov_len >= 12) {
+        hdr = f->body[0].iov_base;
     } else {
-        netbe_iov_to_buf(iov, iovcnt, 0, eth, sizeof(eth));
+        netbe_iov_to_buf(f->body, f->body_cnt, 0, eth, sizeof(eth));
     }
     now = hub_now_ms(src->nc.ctx);
     fdb_learn(hub, hdr + 6, src, now);
     if (netbe_mac_is_multicast(hdr)) {
-        return hub_flood(src, iov, iovcnt);
+        return hub_flood(src, f);
     }
     dst = fdb_lookup(hub, hdr, now);
     if (!dst) {
-        return hub_flood(src, iov, iovcnt);
+        return hub_flood(src, f);
     }
     if (dst == src) {
         /* The destination sits behind the port it came from. */
         src->nc.stats.drop_filter++;
-        return (ssize_t)len;
+        return (ssize_t)f->len;
     }
-    netbe_sendv(&dst->nc, iov, iovcnt);
-    return (ssize_t)len;
+    hub_send_to(f, dst);
+    return (ssize_t)f->len;
 }
 
 static ssize_t hub_receive_iov(struct netbe_client *nc, const struct iovec *iov,
                                int iovcnt)
 {
     struct hub_port *src = to_port(nc);
+    struct hub_frame f;
+    ssize_t ret;
 
-    if (src->hub->learning) {
-        return switch_receive(src, iov, iovcnt);
+    f.iov = iov;
+    f.iovcnt = iovcnt;
+    f.len = netbe_iov_size(iov, iovcnt);
+    f.hdr_len = peer_hdr_len(src); /* the form this frame was sent in */
+    if (f.hdr_len) {
+        int r = netbe_vnet_parse(&f.vi, iov, iovcnt, f.hdr_len, false);
+
+        f.body = f.body_buf;
+        f.body_cnt = r == 0
+                         ? netbe_iov_slice(f.body_buf, NETBE_VNET_MAX_IOV, iov,
+                                           iovcnt, f.hdr_len, f.len - f.hdr_len)
+                         : -1;
+        if (f.body_cnt < 0) {
+            src->nc.stats.drop_malformed++; /* a bad header: never cut */
+            return (ssize_t)f.len;
+        }
+    } else {
+        /* plain frames, the common case: nothing to parse or cut */
+        f.vi.flags = 0;
+        f.vi.gso_type = NETBE_VNET_GSO_NONE;
+        f.body = iov;
+        f.body_cnt = iovcnt;
     }
-    return hub_flood(src, iov, iovcnt);
+    if (src->hub->learning) {
+        ret = switch_receive(src, &f);
+    } else {
+        ret = hub_flood(src, &f);
+    }
+    port_negotiate(src); /* from the next frame on */
+    return ret;
 }
 
 static bool hub_can_receive(struct netbe_client *nc)
@@ -494,6 +665,7 @@ bool netbe_hub_flush(struct netbe_client *nc)
 void hub_port_peer_gone(struct netbe_client *port)
 {
     to_port(port)->hub->need_kick = true;
+    to_port(port)->peer_seen = NULL;
 }
 
 /* ---- switch ports: one VM of a multi-VM listener each ---- */

@@ -156,7 +156,7 @@ def test_info_stats_of_thousands_of_vms(procs, netbe, tmp_path):
                              r"queued_bytes=\d+ "
                              r"drop: link_down=\d+ no_peer=\d+ oversize=\d+ "
                              r"queue_full=\d+ filter=\d+ malformed=\d+ "
-                             r"error=\d+ purged=\d+")
+                             r"error=\d+ purged=\d+ segmented=\d+")
         lines = []
         while time.monotonic() < deadline:
             lines = stats()

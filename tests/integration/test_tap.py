@@ -289,6 +289,78 @@ def test_switch_ping_and_tcp(procs, netns, netbe, tmp_path, vnet):
     ping_and_transfer(procs, a, b, tmp_path)
 
 
+def csum16(data, start=0):
+    if len(data) & 1:
+        data += b"\0"
+    total = start + sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return total
+
+
+def test_switch_keeps_offloads(procs, netns, netbe, tmp_path):
+    """Two taps with vnet headers on the switch exchange GSO frames as
+    they are; a stream VM on the same switch, which takes no offloads,
+    gets every TCP segment MTU-sized with checksums that verify, and the
+    payload adds up to what was sent."""
+    from test_switch import VM, Monitor
+
+    sock, mon = tmp_path / "sw.sock", tmp_path / "mon.sock"
+    tap = "script=no,downscript=no,vnet_hdr=on"
+    size = 4 << 20
+    netdevs = [
+        # learning=off: the stream VM hears A's frames for B too
+        "-netdev", f"stream,id=sw,server=on,addr.type=unix,"
+                   f"addr.path={sock},hubid=1,learning=off,queue-bytes=64M",
+        "-netdev", f"tap,id=t0,ifname=nbA,{tap}",
+        "-netdev", f"tap,id=t1,ifname=nbB,{tap}",
+        "-netdev", "hubport,id=p0,hubid=1,netdev=t0",
+        "-netdev", "hubport,id=p1,hubid=1,netdev=t1",
+        "-monitor", f"unix:{mon},server=on,wait=off",
+    ]
+    a, b, _ = two_vms(procs, netns, netbe, netdevs, tmp_path)
+    wait_for(lambda: sock.exists() and mon.exists(), what="the switch")
+    vm = VM(str(sock))
+    vm.start_reading()
+    m = Monitor(str(mon))
+    ping_and_transfer(procs, a, b, tmp_path, size=size)
+    stats = m.stats()
+
+    # A's data reached B in GSO frames, far fewer than MTU-sized ones
+    mss_frames = size // 1448
+    assert int(stats["t1"]["rx"].split("/")[0]) < mss_frames // 4, stats
+    assert int(stats["p1"]["segmented"]) == 0, stats
+
+    # the stream VM got segments: each one MTU-sized, checksums right
+    def payload():
+        with vm.lock:
+            frames = list(vm.frames)
+        got = 0
+        for f in frames:
+            assert len(f) <= 1514, len(f)
+            if f[12:14] != b"\x08\x00" or f[23] != 6:
+                continue
+            ip = f[14:34]
+            assert csum16(ip) == 0xffff
+            tot = struct.unpack("!H", ip[2:4])[0]
+            tcp = f[34:14 + tot]
+            pseudo = csum16(ip[12:20] + struct.pack("!HH", 6, len(tcp)))
+            assert csum16(tcp, pseudo) == 0xffff, "bad TCP checksum"
+            off = (tcp[12] >> 4) * 4
+            if ip[12:16] == bytes([10, 77, 0, 1]) and \
+                    struct.unpack("!H", tcp[2:4])[0] == 5001:
+                got += len(tcp) - off
+        return got
+
+    wait_for(lambda: payload() >= size, timeout=20,
+             what="all of A's payload at the stream VM")
+    sw_port = [n for n in stats if n.startswith("hub1port")]
+    assert sum(int(stats[n]["segmented"]) for n in sw_port) >= mss_frames
+    assert int(m.stats()["sw.0"]["queue_full"]) == 0
+    m.close()
+    vm.close()
+
+
 def test_hub0_ping_and_tcp(procs, netns, netbe, tmp_path):
     """Taps on QEMU's flooding hub 0, as -net joins them."""
     netdevs = ["-net", "tap,ifname=nbA,script=no,downscript=no",
