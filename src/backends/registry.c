@@ -129,8 +129,8 @@ static void mark_netdev(struct netbe_ctx *ctx, const char *id)
  * out before the type's schema sees the options.
  * Return: 0 (with *@has set when present), or -1 with @errp
  */
-static int take_queue_bytes(struct netbe_opts *opts, uint64_t *bytes,
-                            bool *has, struct netbe_error **errp)
+static int take_queue_bytes(struct netbe_opts *opts, uint64_t *bytes, bool *has,
+                            struct netbe_error **errp)
 {
     const char *v = netbe_opts_get(opts, NETBE_QUEUE_BYTES_KEY);
 
@@ -363,6 +363,7 @@ int netbe_netdev_help(const struct netbe_opts *opts, FILE *out,
     fprintf(out,
             "%-24s - bytes its queues may hold, 0 for no limit "
             "(default: %uM)\n",
-            "  " NETBE_QUEUE_BYTES_KEY "=<size>", NETBE_QUEUE_DEFAULT_BYTES >> 20);
+            "  " NETBE_QUEUE_BYTES_KEY "=<size>",
+            NETBE_QUEUE_DEFAULT_BYTES >> 20);
     return 1;
 }
