@@ -246,14 +246,7 @@ static void add_err(const char *str, const char *msg)
     struct netbe_error *err = NULL;
 
     assert_int_equal(add(ctx, &netbe_backend_dgram, str, NULL, &err), -1);
-    assert_non_null(err);
-    if (strcmp(netbe_error_msg(err), msg)) {
-        fail_msg("%s:\n got '%s'\nwant '%s'", str, netbe_error_msg(err), msg);
-    }
-    netbe_error_free(err);
-    /* a failed init leaves nothing behind */
-    assert_null(netbe_client_first(ctx));
-    netbe_ctx_free(ctx);
+    tl_assert_failed_init(ctx, str, err, msg, false);
 }
 
 static int setup(void **state)
@@ -1021,13 +1014,7 @@ static void add_err_fake(const struct netbe_backend_type *type, const char *str,
     fk.fail_watch = 1;
     assert_int_equal(add(ctx, type, str, NULL, &err), -1);
     assert_int_equal(fk.fail_watch, 0);
-    assert_non_null(err);
-    if (strncmp(netbe_error_msg(err), prefix, strlen(prefix))) {
-        fail_msg("%s: got '%s'", str, netbe_error_msg(err));
-    }
-    netbe_error_free(err);
-    assert_null(netbe_client_first(ctx));
-    netbe_ctx_free(ctx);
+    tl_assert_failed_init(ctx, str, err, prefix, true);
 }
 
 static void test_watch_failure_closes_fds(void **state)

@@ -261,13 +261,7 @@ static void add_err(const char *str, const char *msg)
     struct netbe_error *err = NULL;
 
     assert_int_equal(add(ctx, str, NULL, &err), -1);
-    assert_non_null(err);
-    if (strcmp(netbe_error_msg(err), msg)) {
-        fail_msg("%s:\n got '%s'\nwant '%s'", str, netbe_error_msg(err), msg);
-    }
-    netbe_error_free(err);
-    assert_null(netbe_client_first(ctx));
-    netbe_ctx_free(ctx);
+    tl_assert_failed_init(ctx, str, err, msg, false);
 }
 
 static int setup(void **state)
@@ -873,13 +867,7 @@ static void add_err_fake(const char *str, const char *prefix)
     fk.fail_watch = 1;
     assert_int_equal(add(ctx, str, NULL, &err), -1);
     assert_int_equal(fk.fail_watch, 0);
-    assert_non_null(err);
-    if (strncmp(netbe_error_msg(err), prefix, strlen(prefix))) {
-        fail_msg("%s: got '%s'", str, netbe_error_msg(err));
-    }
-    netbe_error_free(err);
-    assert_null(netbe_client_first(ctx));
-    netbe_ctx_free(ctx);
+    tl_assert_failed_init(ctx, str, err, prefix, true);
 }
 
 static void test_error_paths_close_fds(void **state)

@@ -485,14 +485,7 @@ static void add_err(const char *str, bool is_netdev, const char *msg)
     struct netbe_error *err = NULL;
 
     assert_int_equal(netbe_netdev_add_str(ctx, str, is_netdev, &err), -1);
-    assert_non_null(err);
-    if (strcmp(netbe_error_msg(err), msg)) {
-        fail_msg("%s:\n got '%s'\nwant '%s'", str, netbe_error_msg(err), msg);
-    }
-    netbe_error_free(err);
-    /* a failed init leaves nothing behind */
-    assert_null(netbe_client_first(ctx));
-    netbe_ctx_free(ctx);
+    tl_assert_failed_init(ctx, str, err, msg, false);
 }
 
 static void test_errors(void **state)

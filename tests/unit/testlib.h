@@ -511,4 +511,27 @@ static TL_UNUSED void tl_assert_error(struct netbe_error *err,
     netbe_error_free(err);
 }
 
+/*
+ * What a netdev that failed to start (@str, which gave @err) must leave:
+ * its message @want (the whole of it, or its start when @prefix), no
+ * client in @ctx.  Frees @err and @ctx.
+ */
+static TL_UNUSED void tl_assert_failed_init(struct netbe_ctx *ctx,
+                                            const char *str,
+                                            struct netbe_error *err,
+                                            const char *want, bool prefix)
+{
+    const char *got;
+
+    assert_non_null(err);
+    got = netbe_error_msg(err);
+    if (prefix ? strncmp(got, want, strlen(want)) != 0 : strcmp(got, want)) {
+        fail_msg("%s:\n got '%s'\nwant '%s'", str, got, want);
+    }
+    netbe_error_free(err);
+    /* a failed init leaves nothing behind */
+    assert_null(netbe_client_first(ctx));
+    netbe_ctx_free(ctx);
+}
+
 #endif
