@@ -354,39 +354,39 @@ static int send_segment(void *opaque, const struct iovec *iov, int iovcnt)
 
 static void hub_send_to(struct hub_frame *f, struct hub_port *dst)
 {
+    static const struct netbe_offloads none;
     struct iovec v[NETBE_VNET_MAX_IOV + 1];
     uint8_t hdr[NETBE_VNET_HDR_MRG_LEN];
+    const struct netbe_offloads *takes;
     struct seg_dest d;
     size_t dlen;
     int n;
 
     port_negotiate(dst);
     dlen = peer_hdr_len(dst);
-    if (f->hdr_len == dlen &&
-        (dlen == 0 || offloads_take(&dst->nc.peer->offloads, &f->vi))) {
+    /* a peer of plain frames takes no offload work at all */
+    takes = dlen ? &dst->nc.peer->offloads : &none;
+    if (f->hdr_len && !offloads_take(takes, &f->vi)) {
+        d.port = &dst->nc;
+        d.hdr_len = dlen;
+        if (netbe_vnet_segment(&f->vi, f->body, f->body_cnt, send_segment, &d) <
+            0) {
+            dst->nc.stats.drop_malformed++;
+        }
+        return;
+    }
+    if (f->hdr_len == dlen) {
         netbe_sendv(&dst->nc, f->iov, f->iovcnt); /* the fast path */
         return;
     }
-    if (f->hdr_len == 0 ||
-        (dlen && offloads_take(&dst->nc.peer->offloads, &f->vi)) ||
-        (!(f->vi.flags & NETBE_VNET_F_NEEDS_CSUM) &&
-         (f->vi.gso_type & ~NETBE_VNET_GSO_ECN) == NETBE_VNET_GSO_NONE)) {
-        /* nothing left to do but the header itself */
-        n = netbe_vnet_convert(v, NETBE_ARRAY_SIZE(v), hdr, f->iov, f->iovcnt,
-                               f->hdr_len, false, dlen, false);
-        if (n < 0) {
-            dst->nc.stats.drop_malformed++;
-            return;
-        }
-        netbe_sendv(&dst->nc, v, n);
+    /* nothing left to do but the header itself */
+    n = netbe_vnet_convert(v, NETBE_ARRAY_SIZE(v), hdr, f->iov, f->iovcnt,
+                           f->hdr_len, false, dlen, false);
+    if (n < 0) {
+        dst->nc.stats.drop_malformed++;
         return;
     }
-    d.port = &dst->nc;
-    d.hdr_len = dlen;
-    if (netbe_vnet_segment(&f->vi, f->body, f->body_cnt, send_segment, &d) <
-        0) {
-        dst->nc.stats.drop_malformed++;
-    }
+    netbe_sendv(&dst->nc, v, n);
 }
 
 static ssize_t hub_flood(struct hub_port *src, struct hub_frame *f)
