@@ -398,37 +398,44 @@ bool netbe_can_send(struct netbe_client *sender);
  * (link down, no peer, oversize: counted), 0 when it was queued (the
  * sender should stop reading until @sent_cb), < 0 on error.  The frame is
  * not copied unless it must wait; the caller's buffer is free again when
- * the call returns.
+ * the call returns.  The names are QEMU's (qemu_send_packet, ...): plain
+ * netbe_send() is bhyve's, in netbe/bhyve.h.
  */
 
-/** netbe_send() - send @size bytes of @buf from @sender to its peer */
-ssize_t netbe_send(struct netbe_client *sender, const uint8_t *buf,
-                   size_t size);
+/** netbe_send_packet() - send @size bytes of @buf from @sender to its peer */
+ssize_t netbe_send_packet(struct netbe_client *sender, const uint8_t *buf,
+                          size_t size);
 /**
- * netbe_send_async() - netbe_send(), and when the frame had to wait (0),
- * call @sent_cb once it went or was purged; such frames always queue
+ * netbe_send_packet_async() - netbe_send_packet(), and when the frame had
+ * to wait (0), call @sent_cb once it went or was purged; such frames
+ * always queue
  */
-ssize_t netbe_send_async(struct netbe_client *sender, const uint8_t *buf,
-                         size_t size, netbe_packet_sent *sent_cb);
+ssize_t netbe_send_packet_async(struct netbe_client *sender, const uint8_t *buf,
+                                size_t size, netbe_packet_sent *sent_cb);
 /**
- * netbe_send_raw() - netbe_send() of a frame without the vnet header the
- * peer may expect (receive_raw() takes it when the receiver has one)
+ * netbe_send_packet_raw() - netbe_send_packet() of a frame without the
+ * vnet header the peer may expect (receive_raw() takes it when the
+ * receiver has one)
  */
-ssize_t netbe_send_raw(struct netbe_client *sender, const uint8_t *buf,
-                       size_t size);
-/** netbe_sendv() - netbe_send() of a frame in @iovcnt pieces */
-ssize_t netbe_sendv(struct netbe_client *sender, const struct iovec *iov,
-                    int iovcnt);
-/** netbe_sendv_async() - netbe_send_async() of a frame in pieces */
-ssize_t netbe_sendv_async(struct netbe_client *sender, const struct iovec *iov,
-                          int iovcnt, netbe_packet_sent *sent_cb);
+ssize_t netbe_send_packet_raw(struct netbe_client *sender, const uint8_t *buf,
+                              size_t size);
+/** netbe_sendv_packet() - netbe_send_packet() of a frame in @iovcnt pieces */
+ssize_t netbe_sendv_packet(struct netbe_client *sender, const struct iovec *iov,
+                           int iovcnt);
 /**
- * netbe_sendv_flags() - the whole send family: @flags NETBE_PACKET_FLAG_*,
- * @sent_cb may be NULL
+ * netbe_sendv_packet_async() - netbe_send_packet_async() of a frame in
+ * pieces
  */
-ssize_t netbe_sendv_flags(struct netbe_client *sender, unsigned flags,
-                          const struct iovec *iov, int iovcnt,
-                          netbe_packet_sent *sent_cb);
+ssize_t netbe_sendv_packet_async(struct netbe_client *sender,
+                                 const struct iovec *iov, int iovcnt,
+                                 netbe_packet_sent *sent_cb);
+/**
+ * netbe_sendv_packet_flags() - the whole send family: @flags
+ * NETBE_PACKET_FLAG_*, @sent_cb may be NULL
+ */
+ssize_t netbe_sendv_packet_flags(struct netbe_client *sender, unsigned flags,
+                                 const struct iovec *iov, int iovcnt,
+                                 netbe_packet_sent *sent_cb);
 
 /**
  * netbe_receive() - hand @nc a frame from no sender (loopback paths)

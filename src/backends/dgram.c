@@ -503,12 +503,12 @@ static void deliver_in(struct dgram *s, struct dgram *c, const uint8_t *buf,
         if (!netbe_can_send(&c->nc)) {
             c->nc.stats.drop_queue_full++;
         } else {
-            netbe_send(&c->nc, buf, len);
+            netbe_send_packet(&c->nc, buf, len);
         }
         return;
     }
     /* paused at once, so that sent_cb() may resume it at any time */
-    if (netbe_send_async(&c->nc, buf, len, sent_cb) == 0) {
+    if (netbe_send_packet_async(&c->nc, buf, len, sent_cb) == 0) {
         s->read_paused = true;
     }
 }

@@ -65,7 +65,7 @@ static void rs_finalize(struct netbe_rstate *rs, const uint8_t *buf, size_t len,
 {
     struct netbe_lpconn *c = opaque;
 
-    if (netbe_send_async(c->nc, buf, len, c->ops->sent) == 0) {
+    if (netbe_send_packet_async(c->nc, buf, len, c->ops->sent) == 0) {
         c->read_paused = true;
     }
 }

@@ -605,8 +605,8 @@ static void tap_readable(struct tap *s, unsigned events)
             s->nc.stats.drop_malformed++;
             continue;
         }
-        if (netbe_send_async(&s->nc, s->rbuf + hdr, (size_t)n - hdr,
-                             tap_sent) == 0) {
+        if (netbe_send_packet_async(&s->nc, s->rbuf + hdr, (size_t)n - hdr,
+                                    tap_sent) == 0) {
             s->read_paused = true;
         }
     }

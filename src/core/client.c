@@ -821,9 +821,9 @@ static ssize_t deliver_to_client(struct netbe_client *sender, unsigned flags,
     return ret;
 }
 
-ssize_t netbe_sendv_flags(struct netbe_client *sender, unsigned flags,
-                          const struct iovec *iov, int iovcnt,
-                          netbe_packet_sent *sent_cb)
+ssize_t netbe_sendv_packet_flags(struct netbe_client *sender, unsigned flags,
+                                 const struct iovec *iov, int iovcnt,
+                                 netbe_packet_sent *sent_cb)
 {
     size_t size = netbe_iov_size(iov, iovcnt);
     struct netbe_client *peer = sender->peer;
@@ -860,38 +860,43 @@ ssize_t netbe_sendv_flags(struct netbe_client *sender, unsigned flags,
     return ret;
 }
 
-ssize_t netbe_sendv_async(struct netbe_client *sender, const struct iovec *iov,
-                          int iovcnt, netbe_packet_sent *sent_cb)
+ssize_t netbe_sendv_packet_async(struct netbe_client *sender,
+                                 const struct iovec *iov, int iovcnt,
+                                 netbe_packet_sent *sent_cb)
 {
-    return netbe_sendv_flags(sender, NETBE_PACKET_FLAG_NONE, iov, iovcnt,
-                             sent_cb);
+    return netbe_sendv_packet_flags(sender, NETBE_PACKET_FLAG_NONE, iov, iovcnt,
+                                    sent_cb);
 }
 
-ssize_t netbe_sendv(struct netbe_client *sender, const struct iovec *iov,
-                    int iovcnt)
+ssize_t netbe_sendv_packet(struct netbe_client *sender, const struct iovec *iov,
+                           int iovcnt)
 {
-    return netbe_sendv_flags(sender, NETBE_PACKET_FLAG_NONE, iov, iovcnt, NULL);
+    return netbe_sendv_packet_flags(sender, NETBE_PACKET_FLAG_NONE, iov, iovcnt,
+                                    NULL);
 }
 
-ssize_t netbe_send_async(struct netbe_client *sender, const uint8_t *buf,
-                         size_t size, netbe_packet_sent *sent_cb)
+ssize_t netbe_send_packet_async(struct netbe_client *sender, const uint8_t *buf,
+                                size_t size, netbe_packet_sent *sent_cb)
 {
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = size};
 
-    return netbe_sendv_flags(sender, NETBE_PACKET_FLAG_NONE, &iov, 1, sent_cb);
+    return netbe_sendv_packet_flags(sender, NETBE_PACKET_FLAG_NONE, &iov, 1,
+                                    sent_cb);
 }
 
-ssize_t netbe_send(struct netbe_client *sender, const uint8_t *buf, size_t size)
+ssize_t netbe_send_packet(struct netbe_client *sender, const uint8_t *buf,
+                          size_t size)
 {
-    return netbe_send_async(sender, buf, size, NULL);
+    return netbe_send_packet_async(sender, buf, size, NULL);
 }
 
-ssize_t netbe_send_raw(struct netbe_client *sender, const uint8_t *buf,
-                       size_t size)
+ssize_t netbe_send_packet_raw(struct netbe_client *sender, const uint8_t *buf,
+                              size_t size)
 {
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = size};
 
-    return netbe_sendv_flags(sender, NETBE_PACKET_FLAG_RAW, &iov, 1, NULL);
+    return netbe_sendv_packet_flags(sender, NETBE_PACKET_FLAG_RAW, &iov, 1,
+                                    NULL);
 }
 
 ssize_t netbe_receive_iov(struct netbe_client *nc, const struct iovec *iov,

@@ -347,7 +347,7 @@ static int send_segment(void *opaque, const struct iovec *iov, int iovcnt)
         v[n++] = (struct iovec){(void *)empty_hdr, d->hdr_len};
     }
     memcpy(v + n, iov, sizeof(*iov) * (size_t)iovcnt);
-    netbe_sendv(d->port, v, n + iovcnt);
+    netbe_sendv_packet(d->port, v, n + iovcnt);
     d->port->stats.sw_segments++;
     return 0;
 }
@@ -376,7 +376,7 @@ static void hub_send_to(struct hub_frame *f, struct hub_port *dst)
         return;
     }
     if (f->hdr_len == dlen) {
-        netbe_sendv(&dst->nc, f->iov, f->iovcnt); /* the fast path */
+        netbe_sendv_packet(&dst->nc, f->iov, f->iovcnt); /* the fast path */
         return;
     }
     /* nothing left to do but the header itself */
@@ -386,7 +386,7 @@ static void hub_send_to(struct hub_frame *f, struct hub_port *dst)
         dst->nc.stats.drop_malformed++;
         return;
     }
-    netbe_sendv(&dst->nc, v, n);
+    netbe_sendv_packet(&dst->nc, v, n);
 }
 
 static ssize_t hub_flood(struct hub_port *src, struct hub_frame *f)

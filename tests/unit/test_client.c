@@ -347,14 +347,16 @@ static void test_oversize(void **state)
     static uint8_t big[NETBE_NET_BUFSIZE + 1];
     struct iovec iov[2] = {{big, 1000}, {big + 1000, NETBE_NET_BUFSIZE - 999}};
 
-    assert_int_equal(netbe_send(&a->nc, big, sizeof(big)), sizeof(big));
+    assert_int_equal(netbe_send_packet(&a->nc, big, sizeof(big)), sizeof(big));
     assert_int_equal(a->nc.stats.drop_oversize, 1);
-    assert_int_equal(netbe_sendv(&a->nc, iov, 2), NETBE_NET_BUFSIZE + 1);
+    assert_int_equal(netbe_sendv_packet(&a->nc, iov, 2), NETBE_NET_BUFSIZE + 1);
     assert_int_equal(a->nc.stats.drop_oversize, 2);
-    assert_int_equal(netbe_send_async(&a->nc, big, sizeof(big), tl_sent_cb),
+    assert_int_equal(
+        netbe_send_packet_async(&a->nc, big, sizeof(big), tl_sent_cb),
+        sizeof(big));
+    assert_int_equal(netbe_send_packet_raw(&a->nc, big, sizeof(big)),
                      sizeof(big));
-    assert_int_equal(netbe_send_raw(&a->nc, big, sizeof(big)), sizeof(big));
-    assert_int_equal(netbe_sendv_async(&a->nc, iov, 2, tl_sent_cb),
+    assert_int_equal(netbe_sendv_packet_async(&a->nc, iov, 2, tl_sent_cb),
                      NETBE_NET_BUFSIZE + 1);
     assert_int_equal(a->nc.stats.drop_oversize, 5);
     assert_int_equal(b->nframes, 0);
@@ -364,12 +366,12 @@ static void test_oversize(void **state)
 
     /* the limit itself passes */
     tl_fill(big, NETBE_NET_BUFSIZE, 9);
-    assert_int_equal(netbe_send(&a->nc, big, NETBE_NET_BUFSIZE),
+    assert_int_equal(netbe_send_packet(&a->nc, big, NETBE_NET_BUFSIZE),
                      NETBE_NET_BUFSIZE);
     assert_int_equal(b->nframes, 1);
     tl_assert_frame(b, 0, NETBE_NET_BUFSIZE, 9);
     iov[1].iov_len = NETBE_NET_BUFSIZE - 1000;
-    assert_int_equal(netbe_sendv(&a->nc, iov, 2), NETBE_NET_BUFSIZE);
+    assert_int_equal(netbe_sendv_packet(&a->nc, iov, 2), NETBE_NET_BUFSIZE);
     assert_int_equal(b->nframes, 2);
     tl_assert_frame(b, 1, NETBE_NET_BUFSIZE, 9);
     assert_int_equal(a->nc.stats.drop_oversize, 5);
@@ -385,13 +387,13 @@ static void test_raw_uses_receive_raw(void **state)
     uint8_t buf[40];
 
     tl_fill(buf, sizeof(buf), 3);
-    assert_int_equal(netbe_send_raw(&a->nc, buf, sizeof(buf)), 40);
+    assert_int_equal(netbe_send_packet_raw(&a->nc, buf, sizeof(buf)), 40);
     assert_int_equal(r->calls_raw, 1);
     assert_int_equal(r->calls_receive, 0);
     assert_int_equal(r->frames[0].via, TL_VIA_RAW);
     tl_assert_frame(r, 0, 40, 3);
 
-    assert_int_equal(netbe_send(&a->nc, buf, sizeof(buf)), 40);
+    assert_int_equal(netbe_send_packet(&a->nc, buf, sizeof(buf)), 40);
     assert_int_equal(r->calls_raw, 1);
     assert_int_equal(r->calls_receive, 1);
 }
@@ -404,7 +406,7 @@ static void test_raw_falls_back_to_receive(void **state)
     uint8_t buf[40];
 
     tl_fill(buf, sizeof(buf), 3);
-    assert_int_equal(netbe_send_raw(&a->nc, buf, sizeof(buf)), 40);
+    assert_int_equal(netbe_send_packet_raw(&a->nc, buf, sizeof(buf)), 40);
     assert_int_equal(r->calls_receive, 1);
     assert_int_equal(r->frames[0].via, TL_VIA_RECEIVE);
     tl_assert_frame(r, 0, 40, 3);
@@ -420,11 +422,11 @@ static void test_raw_skips_receive_iov(void **state)
     uint8_t buf[40];
 
     tl_fill(buf, sizeof(buf), 3);
-    netbe_send_raw(&a->nc, buf, sizeof(buf));
+    netbe_send_packet_raw(&a->nc, buf, sizeof(buf));
     assert_int_equal(all->calls_raw, 1);
     assert_int_equal(all->calls_iov, 0);
     /* no receive_raw: RAW goes to receive(), not receive_iov() */
-    netbe_send_raw(&b->nc, buf, sizeof(buf));
+    netbe_send_packet_raw(&b->nc, buf, sizeof(buf));
     assert_int_equal(iov->calls_receive, 1);
     assert_int_equal(iov->calls_iov, 0);
     tl_assert_frame(iov, 0, 40, 3);
@@ -440,8 +442,8 @@ static void test_raw_to_receive_iov_only(void **state)
 
     tl_fill(buf, sizeof(buf), 4);
     /* neither receive() nor receive_raw(): receive_iov() takes both */
-    assert_int_equal(netbe_send_raw(&a->nc, buf, sizeof(buf)), 40);
-    assert_int_equal(netbe_sendv(&a->nc, iov, 2), 40);
+    assert_int_equal(netbe_send_packet_raw(&a->nc, buf, sizeof(buf)), 40);
+    assert_int_equal(netbe_sendv_packet(&a->nc, iov, 2), 40);
     assert_int_equal(only->calls_iov, 2);
     assert_int_equal(only->nc.stats.drop_error, 0);
     tl_assert_frame(only, 0, 40, 4);
@@ -457,8 +459,8 @@ static void test_raw_flag_through_queue(void **state)
 
     r->mode = TL_REFUSE;
     tl_fill(buf, sizeof(buf), 3);
-    assert_int_equal(netbe_send_raw(&a->nc, buf, sizeof(buf)), 0);
-    assert_int_equal(netbe_send(&a->nc, buf, sizeof(buf)), 0);
+    assert_int_equal(netbe_send_packet_raw(&a->nc, buf, sizeof(buf)), 0);
+    assert_int_equal(netbe_send_packet(&a->nc, buf, sizeof(buf)), 0);
     r->mode = TL_ACCEPT;
     netbe_flush_queued(&r->nc);
     assert_int_equal(r->nframes, 2);
@@ -475,7 +477,7 @@ static void test_receive_iov_preferred(void **state)
     struct iovec iov[3] = {{buf, 10}, {buf + 10, 5}, {buf + 15, 15}};
 
     tl_fill(buf, sizeof(buf), 4);
-    assert_int_equal(netbe_sendv(&a->nc, iov, 3), 30);
+    assert_int_equal(netbe_sendv_packet(&a->nc, iov, 3), 30);
     assert_int_equal(r->calls_iov, 1);
     assert_int_equal(r->calls_receive, 0);
     assert_int_equal(r->frames[0].iovcnt, 3); /* not linearised */
@@ -496,7 +498,7 @@ static void test_multi_iov_linearised(void **state)
     };
 
     tl_fill(buf, sizeof(buf), 0x40);
-    assert_int_equal(netbe_sendv(&a->nc, iov, 5), 123);
+    assert_int_equal(netbe_sendv_packet(&a->nc, iov, 5), 123);
     assert_int_equal(r->calls_receive, 1);
     tl_assert_frame(r, 0, 123, 0x40);
     assert_memory_equal(r->frames[0].data, buf, 123);
@@ -520,7 +522,7 @@ static ssize_t hook_send_back(struct tl_client *c, const uint8_t *buf,
                            {(void *)(buf + len / 2), len - len / 2}};
 
     c->hook = NULL; /* once */
-    return netbe_sendv(&c->nc, iov, 2);
+    return netbe_sendv_packet(&c->nc, iov, 2);
 }
 
 static void test_nested_linearise(void **state)
@@ -533,7 +535,7 @@ static void test_nested_linearise(void **state)
 
     r->hook = echo_hook;
     tl_fill(buf, sizeof(buf), 1);
-    assert_int_equal(netbe_sendv(&a->nc, iov, 2), 100);
+    assert_int_equal(netbe_sendv_packet(&a->nc, iov, 2), 100);
     assert_int_equal(r->nframes, 1);
     assert_int_equal(a->nframes, 1);
     tl_assert_frame(r, 0, 100, 1);
@@ -614,7 +616,7 @@ static void test_send_async_callback(void **state)
     b->mode = TL_REFUSE;
     assert_int_equal(tl_send_async(&a->nc, 41, 2), 0);
     tl_fill(buf, sizeof(buf), 3);
-    assert_int_equal(netbe_sendv_async(&a->nc, iov, 2, tl_sent_cb), 0);
+    assert_int_equal(netbe_sendv_packet_async(&a->nc, iov, 2, tl_sent_cb), 0);
     assert_int_equal(tl_log.sent, 0);
 
     b->mode = TL_ACCEPT;
@@ -942,7 +944,7 @@ static void test_ctx_free_releases_everything(void **state)
     c->mode = TL_REFUSE;
     tl_send(netbe_nic_get_queue(nic), 60, 1);
     tl_send(&d->nc, 60, 1);
-    netbe_send(&d->nc, big, sizeof(big));
+    netbe_send_packet(&d->nc, big, sizeof(big));
     tl_send_async(&d->nc, 60, 1);
     netbe_ctx_free(ctx);
     /* every client was cleaned up: b, n, lonely, c, d, hub0port0 (whose
@@ -1390,7 +1392,8 @@ static void test_sent_cb_resend_during_delete(void **state)
     uint8_t buf[60] = {0};
 
     b->can_rx = false;
-    assert_int_equal(netbe_send_async(&a->nc, buf, sizeof(buf), resend_cb), 0);
+    assert_int_equal(
+        netbe_send_packet_async(&a->nc, buf, sizeof(buf), resend_cb), 0);
     assert_int_equal(b->nc.incoming_queue->count, 1);
     b->can_rx = true; /* would take frames again, but is being deleted */
     netbe_client_del(&b->nc);

@@ -290,7 +290,7 @@ static void test_udp_both_ways(void **state)
 
     /* VM to wire: one datagram per frame, byte for byte */
     make_frame(buf, 1000, NULL, 1, 0);
-    assert_int_equal(netbe_send(&vm->nc, buf, 1000), 1000);
+    assert_int_equal(netbe_send_packet(&vm->nc, buf, 1000), 1000);
     assert_int_equal(recv_dgram(sock, got, sizeof(got)), 1000);
     assert_memory_equal(got, buf, 1000);
 
@@ -335,7 +335,7 @@ static void test_udp_batch_in_order(void **state)
     netbe_batch_begin(ctx);
     for (i = 0; i < 100; i++) {
         make_frame(buf, 200 + i, NULL, 1, (uint32_t)i);
-        assert_int_equal(netbe_send(&vm->nc, buf, 200 + i), 200 + i);
+        assert_int_equal(netbe_send_packet(&vm->nc, buf, 200 + i), 200 + i);
     }
     netbe_batch_end(ctx);
     for (i = 0; i < 100; i++) {
@@ -384,7 +384,7 @@ static void test_udp_gso_runs(void **state)
     for (int r = 0; r < 4; r++) {
         for (int i = 0; i < counts[r]; i++) {
             make_frame(buf, sizes[r], NULL, 1, seq++);
-            assert_int_equal(netbe_send(&vm->nc, buf, sizes[r]),
+            assert_int_equal(netbe_send_packet(&vm->nc, buf, sizes[r]),
                              (ssize_t)sizes[r]);
         }
     }
@@ -485,7 +485,7 @@ static void test_unix_both_ways(void **state)
     assert_string_equal(nc->info_str, info);
 
     make_frame(buf, 1514, NULL, 1, 0);
-    assert_int_equal(netbe_send(&vm->nc, buf, 1514), 1514);
+    assert_int_equal(netbe_send_packet(&vm->nc, buf, 1514), 1514);
     assert_int_equal(recv_dgram(sock, got, sizeof(got)), 1514);
     assert_memory_equal(got, buf, 1514);
 
@@ -520,7 +520,7 @@ static void test_fd(void **state)
     assert_true(fcntl(sv[0], F_GETFL) & O_NONBLOCK);
 
     make_frame(buf, 300, NULL, 1, 0);
-    assert_int_equal(netbe_send(&vm->nc, buf, 300), 300);
+    assert_int_equal(netbe_send_packet(&vm->nc, buf, 300), 300);
     assert_int_equal(recv_dgram(sv[1], got, sizeof(got)), 300);
     assert_memory_equal(got, buf, 300);
 
@@ -601,7 +601,7 @@ static void test_flow_control(void **state)
     /* the reader sleeps: its queue fills, then our ring, then the core's */
     for (i = 0; i < n; i++) {
         make_frame(buf, 500, NULL, 1, (uint32_t)i);
-        assert_true(netbe_send(&vm->nc, buf, 500) >= 0);
+        assert_true(netbe_send_packet(&vm->nc, buf, 500) >= 0);
     }
     assert_true(nc->receive_disabled);
     assert_true(nc->incoming_queue->count > 0);
@@ -663,8 +663,8 @@ static void test_send_error_counted(void **state)
     tl_capture_start();
     make_frame(buf, 100, NULL, 1, 0);
     netbe_batch_begin(ctx);
-    netbe_send(&vm->nc, buf, 100);
-    netbe_send(&vm->nc, buf, 100);
+    netbe_send_packet(&vm->nc, buf, 100);
+    netbe_send_packet(&vm->nc, buf, 100);
     netbe_batch_end(ctx);
     tl_capture_stop();
     assert_int_equal(nc->stats.drop_error, 2);
@@ -701,7 +701,7 @@ static void test_multicast(void **state)
 
     /* A's frame reaches B, and A itself: loopback is on, as in QEMU */
     make_frame(buf, 400, NULL, 1, 0);
-    assert_int_equal(netbe_send(&a->nc, buf, 400), 400);
+    assert_int_equal(netbe_send_packet(&a->nc, buf, 400), 400);
     assert_true(wait_frames(b, 1));
     assert_true(wait_frames(a, 1));
     assert_int_equal(b->len[0], 400);
@@ -709,7 +709,7 @@ static void test_multicast(void **state)
     assert_memory_equal(a->data[0], buf, 400);
 
     make_frame(buf, 64, NULL, 2, 0);
-    assert_int_equal(netbe_send(&b->nc, buf, 64), 64);
+    assert_int_equal(netbe_send_packet(&b->nc, buf, 64), 64);
     assert_true(wait_frames(a, 2));
     assert_memory_equal(a->data[1], buf, 64);
     /* each hears itself too */
@@ -762,7 +762,7 @@ static void test_listener_three_sources(void **state)
     }
     /* a broadcast from the local VM reaches all three sources */
     make_frame(buf, 120, NULL, 0x20, 0);
-    netbe_send(&host->nc, buf, 120);
+    netbe_send_packet(&host->nc, buf, 120);
     for (i = 0; i < 3; i++) {
         assert_int_equal(recv_dgram(src[i], got, sizeof(got)), 120);
         assert_memory_equal(got, buf, 120);

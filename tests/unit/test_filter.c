@@ -222,11 +222,11 @@ static void test_flags_and_callback_reach_filters(void **state)
     struct netbe_filter *g = add(&f->b->nc, "g1", NETBE_FILTER_DIRECTION_RX);
     uint8_t buf[10] = {0};
 
-    netbe_send_raw(&f->a->nc, buf, sizeof(buf));
+    netbe_send_packet_raw(&f->a->nc, buf, sizeof(buf));
     assert_int_equal(fs(nf)->flags, NETBE_PACKET_FLAG_RAW);
     assert_int_equal(fs(g)->flags, NETBE_PACKET_FLAG_RAW);
     assert_null(fs(nf)->cb);
-    netbe_send_async(&f->a->nc, buf, sizeof(buf), tl_sent_cb);
+    netbe_send_packet_async(&f->a->nc, buf, sizeof(buf), tl_sent_cb);
     assert_int_equal(fs(nf)->flags, 0);
     assert_ptr_equal(fs(nf)->cb, tl_sent_cb);
     assert_ptr_equal(fs(g)->cb, tl_sent_cb);

@@ -85,7 +85,7 @@ static void test_broadcast(void **state)
 
     /* the frame goes through without being linearised */
     tl_fill(buf, sizeof(buf), 2);
-    assert_int_equal(netbe_sendv(&a->nc, iov, 2), 80);
+    assert_int_equal(netbe_sendv_packet(&a->nc, iov, 2), 80);
     assert_int_equal(c->frames[1].iovcnt, 2);
     tl_assert_frame(c, 1, 80, 2);
     tl_assert_frame(b, 1, 80, 2);
@@ -481,7 +481,7 @@ static ssize_t send_eth(struct tl_client *from, const uint8_t *dst,
     memcpy(f + 6, src, 6);
     f[12] = 0x08;
     f[14] = tag;
-    return netbe_send(&from->nc, f, sizeof(f));
+    return netbe_send_packet(&from->nc, f, sizeof(f));
 }
 
 /* the tag of the last frame @c took, or -1 when it took none */
@@ -574,7 +574,7 @@ static void test_learning_short_frame(void **state)
     uint8_t runt[13] = {0};
 
     learning_hub(ctx, &l);
-    assert_int_equal(netbe_send(&l.a->nc, runt, sizeof(runt)), 13);
+    assert_int_equal(netbe_send_packet(&l.a->nc, runt, sizeof(runt)), 13);
     assert_int_equal(l.b->nframes, 0);
     assert_int_equal(l.c->nframes, 0);
     assert_int_equal(l.a->nc.peer->stats.drop_malformed, 1);
@@ -592,7 +592,7 @@ static void test_learning_split_header(void **state)
     memcpy(f, MAC(0xb), 6);
     memcpy(f + 6, MAC(0xa), 6);
     f[14] = 9;
-    assert_int_equal(netbe_sendv(&l.a->nc, iov, 3), 60);
+    assert_int_equal(netbe_sendv_packet(&l.a->nc, iov, 3), 60);
     assert_int_equal(last_tag(l.b), 9);
     assert_int_equal(last_tag(l.c), 1); /* not flooded */
     /* and a was learned from the split header */
@@ -649,7 +649,7 @@ static void test_learning_off_again(void **state)
     {
         uint8_t runt[5] = {0};
 
-        netbe_send(&l.a->nc, runt, sizeof(runt));
+        netbe_send_packet(&l.a->nc, runt, sizeof(runt));
         assert_int_equal(l.b->nframes, 2);
         assert_int_equal(l.c->nframes, 3);
         assert_int_equal(l.a->nc.peer->stats.drop_malformed, 0);

@@ -241,7 +241,7 @@ static int teardown(void **state)
 /* One plain frame from c: the hub asks every peer it hands it to. */
 static void negotiate(struct fix *f)
 {
-    netbe_send(&f->c->nc, arp, sizeof(arp));
+    netbe_send_packet(&f->c->nc, arp, sizeof(arp));
     forget_frames(f->a);
     forget_frames(f->b);
     forget_frames(f->c);
@@ -272,7 +272,7 @@ static void test_gso_frame_crosses_whole_and_is_cut_for_others(void **state)
     size_t got = 0;
 
     negotiate(f);
-    assert_int_equal(netbe_send(&f->a->nc, f->buf, len), (ssize_t)len);
+    assert_int_equal(netbe_send_packet(&f->a->nc, f->buf, len), (ssize_t)len);
     /* b takes offloads: the very frame, header and all */
     assert_int_equal(f->b->nframes, 1);
     assert_int_equal(f->b->len[0], len);
@@ -304,7 +304,7 @@ static void test_fewer_offloads_get_segments_with_headers(void **state)
     negotiate(f);
     assert_false(f->b->nc.offloads.tso4);
     len = tso_frame(f->buf, MSS, NETBE_VNET_GSO_TCPV4);
-    netbe_send(&f->a->nc, f->buf, len);
+    netbe_send_packet(&f->a->nc, f->buf, len);
     assert_int_equal(f->b->nframes, PAYLOAD / MSS);
     for (int i = 0; i < f->b->nframes; i++) {
         /* an empty header, then a segment that verifies */
@@ -322,13 +322,13 @@ static void test_plain_frames_get_an_empty_header(void **state)
     uint8_t want[12 + sizeof(arp)] = {0};
 
     negotiate(f);
-    netbe_send(&f->c->nc, arp, sizeof(arp));
+    netbe_send_packet(&f->c->nc, arp, sizeof(arp));
     memcpy(want + 12, arp, sizeof(arp));
     assert_int_equal(f->a->nframes, 1);
     assert_int_equal(f->a->len[0], sizeof(want));
     assert_memory_equal(f->a->data[0], want, sizeof(want));
     /* and a header peer's plain frame reaches c without its header */
-    netbe_send(&f->a->nc, want, sizeof(want));
+    netbe_send_packet(&f->a->nc, want, sizeof(want));
     assert_int_equal(f->c->nframes, 1);
     assert_int_equal(f->c->len[0], sizeof(arp));
     assert_memory_equal(f->c->data[0], arp, sizeof(arp));
@@ -342,7 +342,7 @@ static void test_checksum_only_frame(void **state)
     negotiate(f);
     /* a frame that fits one segment: only its checksum is left to do */
     len = tso_frame(f->buf, MSS, NETBE_VNET_GSO_NONE);
-    netbe_send(&f->a->nc, f->buf, len);
+    netbe_send_packet(&f->a->nc, f->buf, len);
     assert_int_equal(f->b->nframes, 1);
     assert_memory_equal(f->b->data[0], f->buf, len);
     assert_int_equal(f->c->nframes, 1);
@@ -359,13 +359,13 @@ static void test_bad_header_dropped_and_counted(void **state)
     negotiate(f);
     pa = f->a->nc.peer;
     len = tso_frame(f->buf, 0, NETBE_VNET_GSO_TCPV4); /* gso_size 0 */
-    netbe_send(&f->a->nc, f->buf, len);
+    netbe_send_packet(&f->a->nc, f->buf, len);
     len = tso_frame(f->buf, MSS, 0x42); /* unknown gso_type */
-    netbe_send(&f->a->nc, f->buf, len);
+    netbe_send_packet(&f->a->nc, f->buf, len);
     len = tso_frame(f->buf, MSS, NETBE_VNET_GSO_TCPV4);
     f->buf[6] = 0xff, f->buf[7] = 0xff; /* csum_start past the end */
-    netbe_send(&f->a->nc, f->buf, len);
-    netbe_send(&f->a->nc, f->buf, 8); /* shorter than its header */
+    netbe_send_packet(&f->a->nc, f->buf, len);
+    netbe_send_packet(&f->a->nc, f->buf, 8); /* shorter than its header */
     assert_int_equal(pa->stats.drop_malformed, 4);
     assert_int_equal(f->b->nframes, 0);
     assert_int_equal(f->c->nframes, 0);

@@ -226,7 +226,7 @@ static void test_del_self_in_sent_cb(void **state)
 
     b->mode = TL_REFUSE;
     for (int i = 0; i < 3; i++) {
-        netbe_send_async(&a->nc, buf, sizeof(buf), deleting_sent_cb);
+        netbe_send_packet_async(&a->nc, buf, sizeof(buf), deleting_sent_cb);
     }
     b->mode = TL_ACCEPT;
     netbe_flush_queued(&b->nc);
@@ -344,8 +344,8 @@ static void test_del_in_callback_during_ctx_free(void **state)
 
     (void)state;
     b->mode = TL_REFUSE;
-    netbe_send_async(&a->nc, buf, sizeof(buf), deleting_sent_cb);
-    netbe_send_async(&a->nc, buf, sizeof(buf), deleting_sent_cb);
+    netbe_send_packet_async(&a->nc, buf, sizeof(buf), deleting_sent_cb);
+    netbe_send_packet_async(&a->nc, buf, sizeof(buf), deleting_sent_cb);
     netbe_ctx_free(ctx); /* b's purge calls back a, which deletes itself */
     assert_int_equal(tl_log.cleanups, 2);
     assert_int_equal(tl_log.sent, 1);

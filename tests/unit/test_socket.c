@@ -284,7 +284,7 @@ static void check_stream_both_ways(struct netbe_client *nc, struct probe *vm,
     int before = vm->n;
 
     make_frame(buf, 1200, 1, 0);
-    assert_int_equal(netbe_send(&vm->nc, buf, 1200), 1200);
+    assert_int_equal(netbe_send_packet(&vm->nc, buf, 1200), 1200);
     assert_int_equal(read_frame(fd, got, sizeof(got)), 1200);
     assert_memory_equal(got, buf, 1200);
 
@@ -314,7 +314,7 @@ static void test_listen(void **state)
     assert_string_equal(nc->info_str, "");
     assert_true(nc->link_down);
     make_frame(buf, 100, 1, 0);
-    netbe_send(&vm->nc, buf, 100);
+    netbe_send_packet(&vm->nc, buf, 100);
     assert_int_equal(nc->stats.drop_link_down, 1);
 
     c1 = tcp_connect(port);
@@ -347,7 +347,7 @@ static void test_listen(void **state)
     assert_false(nc->link_down);
     assert_string_equal(nc->info_str, info);
     make_frame(buf, 80, 1, 1);
-    assert_int_equal(netbe_send(&vm->nc, buf, 80), 80);
+    assert_int_equal(netbe_send_packet(&vm->nc, buf, 80), 80);
     assert_int_equal(read_frame(c2, got, sizeof(got)), 80);
     assert_memory_equal(got, buf, 80);
     close(c2);
@@ -373,7 +373,7 @@ static void test_connect(void **state)
 
     /* a frame sent while connecting waits, then leaves */
     make_frame(buf, 500, 1, 0);
-    assert_int_equal(netbe_send(&vm->nc, buf, 500), 500);
+    assert_int_equal(netbe_send_packet(&vm->nc, buf, 500), 500);
     fd = accept(lfd, NULL, NULL);
     assert_true(fd >= 0);
     assert_int_equal(read_frame(fd, got, sizeof(got)), 500);
@@ -436,7 +436,7 @@ static void test_batch_and_flow_control(void **state)
     netbe_batch_begin(ctx);
     for (i = 0; i < 100; i++) {
         make_frame(buf, 100 + i, 1, (uint32_t)i);
-        assert_int_equal(netbe_send(&vm->nc, buf, 100 + i), 100 + i);
+        assert_int_equal(netbe_send_packet(&vm->nc, buf, 100 + i), 100 + i);
     }
     netbe_batch_end(ctx);
     for (i = 0; i < 100; i++) {
@@ -450,7 +450,7 @@ static void test_batch_and_flow_control(void **state)
     /* the peer stops reading: socket, then our buffer, then the core */
     for (i = 0; i < n; i++) {
         make_frame(buf, 1400, 1, (uint32_t)i);
-        assert_true(netbe_send(&vm->nc, buf, 1400) >= 0);
+        assert_true(netbe_send_packet(&vm->nc, buf, 1400) >= 0);
     }
     assert_true(nc->receive_disabled);
     assert_true(nc->incoming_queue->count > 0);
@@ -607,12 +607,12 @@ static void test_mcast(void **state)
     assert_string_equal(na->model, "socket");
 
     make_frame(buf, 333, 1, 0);
-    assert_int_equal(netbe_send(&a->nc, buf, 333), 333);
+    assert_int_equal(netbe_send_packet(&a->nc, buf, 333), 333);
     assert_true(wait_frames(b, 1));
     assert_int_equal(b->len[0], 333);
     assert_memory_equal(b->data[0], buf, 333);
     make_frame(buf, 64, 2, 0);
-    assert_int_equal(netbe_send(&b->nc, buf, 64), 64);
+    assert_int_equal(netbe_send_packet(&b->nc, buf, 64), 64);
     assert_true(wait_frames(a, 2)); /* its own frame, then B's */
     assert_memory_equal(a->data[1], buf, 64);
     netbe_ctx_free(ctx);
@@ -640,7 +640,7 @@ static void test_udp(void **state)
     assert_string_equal(nc->info_str, info);
 
     make_frame(buf, 900, 1, 0);
-    assert_int_equal(netbe_send(&vm->nc, buf, 900), 900);
+    assert_int_equal(netbe_send_packet(&vm->nc, buf, 900), 900);
     for (int i = 0; i < 2000; i++) {
         if (recv(sock, got, sizeof(got), MSG_DONTWAIT | MSG_PEEK) > 0) {
             break;
@@ -698,7 +698,7 @@ static void test_fd_dgram(void **state)
     assert_string_equal(nc->info_str, info);
     assert_int_equal(nc->info->type, NETBE_DRIVER_SOCKET);
     make_frame(buf, 250, 1, 0);
-    assert_int_equal(netbe_send(&vm->nc, buf, 250), 250);
+    assert_int_equal(netbe_send_packet(&vm->nc, buf, 250), 250);
     for (int i = 0; i < 2000; i++) {
         if (recv(sv[1], got, sizeof(got), MSG_DONTWAIT | MSG_PEEK) > 0) {
             break;
@@ -724,7 +724,7 @@ static void test_fd_dgram(void **state)
         nc = add_ok(ctx, str, &vm2->nc);
         snprintf(info, sizeof(info), "socket: fd=%d inet", sv[0]);
         assert_string_equal(nc->info_str, info);
-        assert_int_equal(netbe_send(&vm2->nc, buf, 120), 120);
+        assert_int_equal(netbe_send_packet(&vm2->nc, buf, 120), 120);
         for (int i = 0; i < 2000; i++) {
             if (recv(sock, got, sizeof(got), MSG_DONTWAIT | MSG_PEEK) > 0) {
                 break;
@@ -843,7 +843,8 @@ static void test_reset_mid_frame(void **state)
     tl_capture_start();
     /* frames the peer never reads: its close becomes a reset */
     for (uint32_t i = 0; i < 3; i++) {
-        assert_true(netbe_send(&vm->nc, buf, make_frame(buf, 64, 2, i)) > 0);
+        assert_true(netbe_send_packet(&vm->nc, buf, make_frame(buf, 64, 2, i)) >
+                    0);
     }
     pump(10);
     write_all(fd, (uint8_t[]){0, 0, 0, 100}, 4);

@@ -448,7 +448,7 @@ static void rec_send_frames(struct fx *f, struct rec *r, int first, int count)
         size_t len = frame_len(i);
 
         pattern(buf, i, len);
-        assert_true(netbe_send(&r->nc, buf, len) >= 0);
+        assert_true(netbe_send_packet(&r->nc, buf, len) >= 0);
     }
     netbe_batch_end(f->ctx);
 }

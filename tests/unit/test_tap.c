@@ -277,7 +277,7 @@ static void both_ways(const char *opts)
 
     /* write: a zero header in front, so the kernel sees the frame itself */
     make_frame(frame, 1514, 2);
-    assert_int_equal(netbe_send(&p->nc, frame, 1514), 1514);
+    assert_int_equal(netbe_send_packet(&p->nc, frame, 1514), 1514);
     n = wire_recv(w, got, sizeof(got));
     assert_int_equal(n, 1514);
     assert_memory_equal(got, frame, 1514);
@@ -316,7 +316,7 @@ static void test_header_len_12(void **state)
     assert_true(wait_test_frames(p, 1));
     assert_int_equal(last_test_frame(p)->len, 100);
     assert_memory_equal(last_test_frame(p)->data, frame, 100);
-    assert_int_equal(netbe_send(&p->nc, frame, 100), 100);
+    assert_int_equal(netbe_send_packet(&p->nc, frame, 100), 100);
     assert_int_equal(wire_recv(w, got, sizeof(got)), 100);
     assert_memory_equal(got, frame, 100);
 

@@ -386,7 +386,7 @@ static TL_UNUSED ssize_t tl_send(struct netbe_client *nc, size_t len,
 
     assert_non_null(buf);
     tl_fill(buf, len, seed);
-    ret = netbe_send(nc, buf, len);
+    ret = netbe_send_packet(nc, buf, len);
     free(buf);
     return ret;
 }
@@ -399,7 +399,7 @@ static TL_UNUSED ssize_t tl_send_async(struct netbe_client *nc, size_t len,
 
     assert_non_null(buf);
     tl_fill(buf, len, seed);
-    ret = netbe_send_async(nc, buf, len, tl_sent_cb);
+    ret = netbe_send_packet_async(nc, buf, len, tl_sent_cb);
     free(buf);
     return ret;
 }
