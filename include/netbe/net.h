@@ -118,6 +118,14 @@ struct netbe_client_info {
     void (*set_offload)(struct netbe_client *nc,
                         const struct netbe_offloads *o);
     void (*set_vnet_hdr_len)(struct netbe_client *nc, int len);
+    /*
+     * Legacy-endian vnet headers (QEMU's set_vnet_le/be): read and write
+     * the header's fields little-endian (a virtio 1.0 device on a
+     * big-endian host) or big-endian (a legacy guest on a little-endian
+     * host).  Return 0, or a negative errno when the client cannot.
+     */
+    int (*set_vnet_le)(struct netbe_client *nc, bool is_le);
+    int (*set_vnet_be)(struct netbe_client *nc, bool is_be);
 };
 
 /* Per-client traffic and drops; a drop no counter shows is a bug. */
@@ -215,7 +223,12 @@ struct netbe_client {
     char info_str[256];
     int queue_index;
     int vnet_hdr_len; /* of the frames it sends and takes: 0, 10, 12 */
-    /* what it takes, as netbe_set_offload() told it */
+    bool vnet_be;     /* ... and their headers are big-endian (legacy) */
+    /*
+     * The offload work it takes in frames handed to it, as
+     * netbe_set_offload() told it (for a tap, also what the kernel may
+     * hand it: the two match between the clients netbe pairs)
+     */
     struct netbe_offloads offloads;
     bool link_down;
     bool receive_disabled;
@@ -508,7 +521,9 @@ bool netbe_queue_flush(struct netbe_queue *q);
 
 /*
  * QEMU's vnet hooks, asked of @nc's vtable; a client without the hook
- * answers false or ignores the call.  @nc may be NULL.
+ * answers false or ignores the call.  @nc may be NULL.  On a NIC's queue
+ * client the setters record what the NIC itself uses (its vtable needs no
+ * hooks): the core then converts between it and its peer.
  */
 
 /** netbe_has_ufo() - Return: whether @nc takes UDP fragmentation offload */
@@ -519,10 +534,25 @@ bool netbe_has_vnet_hdr(struct netbe_client *nc);
 bool netbe_has_vnet_hdr_len(struct netbe_client *nc, int len);
 /** netbe_using_vnet_hdr() - tell @nc its frames carry vnet headers or not */
 void netbe_using_vnet_hdr(struct netbe_client *nc, bool enable);
-/** netbe_set_offload() - tell @nc which offloads its peer accepts */
+/**
+ * netbe_set_offload() - tell @nc which offload work it may be handed (and,
+ * for a tap, may hand on: TUNSETOFFLOAD)
+ */
 void netbe_set_offload(struct netbe_client *nc, const struct netbe_offloads *o);
 /** netbe_set_vnet_hdr_len() - set @nc's vnet header length (10 or 12) */
 void netbe_set_vnet_hdr_len(struct netbe_client *nc, int len);
+/**
+ * netbe_set_vnet_le() - QEMU's qemu_set_vnet_le(): little-endian header
+ * fields; on a little-endian host nothing to do (0)
+ * Return: 0, or a negative errno (-ENOSYS: @nc has no such switch)
+ */
+int netbe_set_vnet_le(struct netbe_client *nc, bool is_le);
+/**
+ * netbe_set_vnet_be() - QEMU's qemu_set_vnet_be(): big-endian header
+ * fields, for a legacy guest; on a big-endian host nothing to do (0)
+ * Return: 0, or a negative errno (-ENOSYS: @nc has no such switch)
+ */
+int netbe_set_vnet_be(struct netbe_client *nc, bool is_be);
 
 /* ---- link, netdev_del, info ---- */
 

@@ -725,26 +725,18 @@ static bool is_tap(struct netbe_client *nc)
     return nc && nc->info == &tap_info;
 }
 
-int netbe_tap_set_vnet_le(struct netbe_client *nc, bool is_le)
+static int tap_set_vnet_le(struct netbe_client *nc, bool is_le)
 {
     int arg = is_le ? 1 : 0;
 
-    if (!is_tap(nc)) {
-        errno = EINVAL;
-        return -1;
-    }
-    return ioctl(to_tap(nc)->fd, TUNSETVNETLE, &arg) == 0 ? 0 : -1;
+    return ioctl(to_tap(nc)->fd, TUNSETVNETLE, &arg) == 0 ? 0 : -errno;
 }
 
-int netbe_tap_set_vnet_be(struct netbe_client *nc, bool is_be)
+static int tap_set_vnet_be(struct netbe_client *nc, bool is_be)
 {
     int arg = is_be ? 1 : 0;
 
-    if (!is_tap(nc)) {
-        errno = EINVAL;
-        return -1;
-    }
-    return ioctl(to_tap(nc)->fd, TUNSETVNETBE, &arg) == 0 ? 0 : -1;
+    return ioctl(to_tap(nc)->fd, TUNSETVNETBE, &arg) == 0 ? 0 : -errno;
 }
 
 int netbe_tap_fd(struct netbe_client *nc)
@@ -791,6 +783,8 @@ static const struct netbe_client_info tap_info = {
     .using_vnet_hdr = tap_using_vnet_hdr,
     .set_offload = tap_set_offload,
     .set_vnet_hdr_len = tap_set_vnet_hdr_len,
+    .set_vnet_le = tap_set_vnet_le,
+    .set_vnet_be = tap_set_vnet_be,
 };
 
 /*

@@ -3,6 +3,7 @@
  * their peers, NICs, default MAC addresses, the send path with its
  * filters and counters, batches, link state, netdev_del and info network.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +288,11 @@ static void undefer(struct netbe_client *nc)
     }
 }
 
+static bool host_is_be(void)
+{
+    return __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__;
+}
+
 static void client_setup(struct netbe_ctx *ctx, struct netbe_client *nc,
                          const struct netbe_client_info *info,
                          struct netbe_client *peer, const char *model,
@@ -309,6 +315,7 @@ static void client_setup(struct netbe_ctx *ctx, struct netbe_client *nc,
     nc->incoming_queue = netbe_queue_new(ctx, deliver_to_client, nc);
     nc->incoming_queue->stats = &nc->stats;
     nc->is_datapath = true;
+    nc->vnet_be = host_is_be();
     TAILQ_INIT(&nc->filters);
 }
 
@@ -975,20 +982,63 @@ void netbe_using_vnet_hdr(struct netbe_client *nc, bool enable)
     }
 }
 
+/* A NIC records what it uses itself; anyone else is asked by its hook. */
+static bool is_nic(const struct netbe_client *nc)
+{
+    return nc->info->type == NETBE_DRIVER_NIC;
+}
+
 void netbe_set_offload(struct netbe_client *nc, const struct netbe_offloads *o)
 {
-    if (nc && nc->info->set_offload) {
+    if (nc && (nc->info->set_offload || is_nic(nc))) {
         nc->offloads = *o;
-        nc->info->set_offload(nc, o);
+        if (nc->info->set_offload) {
+            nc->info->set_offload(nc, o);
+        }
     }
 }
 
 void netbe_set_vnet_hdr_len(struct netbe_client *nc, int len)
 {
-    if (nc && nc->info->set_vnet_hdr_len) {
+    if (nc && (nc->info->set_vnet_hdr_len || is_nic(nc))) {
         nc->vnet_hdr_len = len;
-        nc->info->set_vnet_hdr_len(nc, len);
+        if (nc->info->set_vnet_hdr_len) {
+            nc->info->set_vnet_hdr_len(nc, len);
+        }
     }
+}
+
+/* Header fields in the order @big, when the host's own is not that. */
+static int set_vnet_order(struct netbe_client *nc, bool big, bool on)
+{
+    int (*hook)(struct netbe_client *, bool);
+    int r;
+
+    if (big == host_is_be()) {
+        return 0; /* the host's own order: nothing to switch */
+    }
+    if (!nc) {
+        return -ENOSYS;
+    }
+    hook = big ? nc->info->set_vnet_be : nc->info->set_vnet_le;
+    if (!hook && !is_nic(nc)) {
+        return -ENOSYS;
+    }
+    r = hook ? hook(nc, on) : 0;
+    if (r == 0) {
+        nc->vnet_be = big ? on : !on;
+    }
+    return r;
+}
+
+int netbe_set_vnet_le(struct netbe_client *nc, bool is_le)
+{
+    return set_vnet_order(nc, false, is_le);
+}
+
+int netbe_set_vnet_be(struct netbe_client *nc, bool is_be)
+{
+    return set_vnet_order(nc, true, is_be);
 }
 
 /* ---- link, netdev_del, info ---- */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1539,6 +1540,59 @@ static void test_vnet_hooks(void **state)
     netbe_set_vnet_hdr_len(&p->nc, 12);
     netbe_using_vnet_hdr(&p->nc, true);
     netbe_set_offload(&p->nc, &(struct netbe_offloads){.csum = true});
+    assert_int_equal(p->nc.vnet_hdr_len, 0);
+    assert_false(p->nc.offloads.csum);
+}
+
+static int be_seen = -1;
+static int set_be(struct netbe_client *nc, bool on)
+{
+    be_seen = on;
+    return on && nc->name[0] == 'x' ? -EINVAL : 0;
+}
+
+static const struct netbe_client_info be_info = {
+    .type = NETBE_DRIVER_TAP,
+    .size = sizeof(struct tl_client),
+    .receive = tl_receive,
+    .set_vnet_be = set_be,
+};
+
+/* QEMU's set_vnet_le/be on a little-endian host, and NICs recording. */
+static void test_vnet_endian_hooks(void **state)
+{
+    struct netbe_ctx *ctx = *state;
+    struct tl_client *t = tl_new(ctx, &be_info, NULL, "tap", "t");
+    struct tl_client *x = tl_new(ctx, &be_info, NULL, "tap", "x");
+    struct tl_client *p = tl_backend(ctx, "p", NULL);
+    struct netbe_nic_conf conf = {0};
+    struct tl_client *n =
+        tl_nic_queue(tl_nic(ctx, &conf, "virtio-net-pci", "n", NULL), 0);
+
+    assert_false(t->nc.vnet_be);
+    /* the host's own order: nothing to do, whoever is asked */
+    assert_int_equal(netbe_set_vnet_le(&p->nc, true), 0);
+    assert_int_equal(netbe_set_vnet_le(NULL, true), 0);
+    assert_int_equal(netbe_set_vnet_be(&t->nc, true), 0);
+    assert_int_equal(be_seen, 1);
+    assert_true(t->nc.vnet_be);
+    assert_int_equal(netbe_set_vnet_be(&t->nc, false), 0);
+    assert_int_equal(be_seen, 0);
+    assert_false(t->nc.vnet_be);
+    /* a refusal changes nothing */
+    assert_int_equal(netbe_set_vnet_be(&x->nc, true), -EINVAL);
+    assert_false(x->nc.vnet_be);
+    /* no switch: -ENOSYS, as QEMU's */
+    assert_int_equal(netbe_set_vnet_be(&p->nc, true), -ENOSYS);
+    assert_int_equal(netbe_set_vnet_be(NULL, true), -ENOSYS);
+    assert_false(p->nc.vnet_be);
+    /* a NIC records what it uses itself, without hooks */
+    assert_int_equal(netbe_set_vnet_be(&n->nc, true), 0);
+    assert_true(n->nc.vnet_be);
+    netbe_set_vnet_hdr_len(&n->nc, 10);
+    assert_int_equal(n->nc.vnet_hdr_len, 10);
+    netbe_set_offload(&n->nc, &(struct netbe_offloads){.tso4 = true});
+    assert_true(n->nc.offloads.tso4);
 }
 
 int main(void)
@@ -1600,6 +1654,7 @@ int main(void)
         T(test_deleted_by_another_flush),
         T(test_del_backend_of_nic_then_ctx_free),
         T(test_vnet_hooks),
+        T(test_vnet_endian_hooks),
         T(test_sent_cb_resend_during_delete),
         T(test_nic_mixed_peers_ctx_free),
         T(test_nic_mixed_peers_del),
