@@ -908,7 +908,7 @@ static int tap_one(struct netbe_ctx *ctx, const struct tap_args *a,
         snprintf(s->nc.info_str, sizeof(s->nc.info_str),
                  "ifname=%s,script=%s,downscript=%s", ifname, script,
                  downscript);
-        if (strcmp(downscript, "no") != 0) {
+        if (downscript[0] && strcmp(downscript, "no") != 0) {
             s->down_script = netbe_strdup(downscript);
             s->down_script_arg = netbe_strdup(ifname);
         }

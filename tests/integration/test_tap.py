@@ -129,6 +129,10 @@ INFO_CASES = [
      ["-netdev", "tap,id=t0,script=no,downscript=no,queues=2"]),
     ("hub0", ["-net", "tap,ifname=nbq0,script=no,downscript=no",
               "-net", "tap,script=no,downscript=no"]),
+    ("empty-ifname", ["-netdev", "tap,id=t0,ifname=,script=no,downscript=no"]),
+    ("empty-script", ["-netdev", "tap,id=t0,ifname=nbq0,script=,downscript="]),
+    ("br-without-helper",
+     ["-netdev", "tap,id=t0,br=nbnobr,ifname=nbq0,script=no,downscript=no"]),
     ("hubport",
      ["-netdev", "tap,id=t0,ifname=nbq0,script=no,downscript=no",
       "-netdev", "hubport,id=p0,hubid=2,netdev=t0"]),
@@ -159,6 +163,13 @@ ERROR_CASES = [
     "tap,id=t0,ifname=nbq0,script=no,foo=1",
     "tap,id=t0,ifname=nbq0,script=no,vnet_hdr=maybe",
     "tap,id=t0,ifname=nbq0,script=no,vhost=maybe",
+    "tap,id=t0,fd=3,queues=2",
+    "tap,id=t0,fd=3,script=no",
+    "tap,id=t0,fd=3,vnet_hdr=on",
+    "tap,id=t0,fds=3:4,queues=3",
+    "tap,id=t0,ifname=nbq0,script=no,downscript=no,sndbuf=-5",
+    "tap,id=t0,ifname=nbq0,script=no,downscript=no,sndbuf=1Q",
+    "tap,id=t0,ifname=nbq0,script=no,downscript=no,poll-us=abc",
     "bridge,id=b0,helper=/bin/false",
     "bridge,id=b0,br=x,helper=/nonexistent",
     "bridge,id=b0,foo=bar",
@@ -172,6 +183,19 @@ def test_errors_match_qemu(procs, netns, netbe, qemu, arg):
     n_rc, _, n_err = procs.run(in_ns(ns, [netbe, "-netdev", arg]))
     assert n_err.decode() == qemu_stderr_as_netbe(q_err.decode())
     assert (q_rc, n_rc) == (1, 1)
+    assert not link_exists(ns, "nbq0")
+
+
+@pytest.mark.parametrize("queues", ["0", "1025"])
+def test_queues_out_of_range_refused_clearly(procs, netns, netbe, queues):
+    """QEMU 7.2 asserts on queues=0 and opens 256 queues before the kernel
+    says E2BIG on queues=1025; netbe says what the range is."""
+    ns = netns.new()
+    arg = f"tap,id=t0,ifname=nbq0,script=no,downscript=no,queues={queues}"
+    rc, _, err = procs.run(in_ns(ns, [netbe, "-netdev", arg]))
+    assert rc == 1
+    assert err.decode() == (f"netbe: -netdev {arg}: Parameter 'queues' "
+                            "expects a number of queues from 1 to 1024\n")
     assert not link_exists(ns, "nbq0")
 
 
