@@ -249,7 +249,7 @@ static void fdb_forget_port(struct netbe_hub *hub, struct hub_port *gone)
 /*
  * vnet headers across a hub (DESIGN invariant 5).  A port whose peer can
  * carry virtio-net headers (a tap) asks it for 12-byte headers and the
- * offloads netbe can undo in software (checksum, TSO, ECN), so that GSO
+ * offloads netbe can undo in software (checksum, TSO, ECN, USO), so that GSO
  * frames cross the hub as they are.  Each frame is then handed to each
  * destination in the form its peer takes: as it is, with its header
  * converted or stripped, or cut into plain segments with checksums done
@@ -261,6 +261,9 @@ static const struct netbe_offloads hub_offloads = {
     .tso4 = true,
     .tso6 = true,
     .ecn = true,
+    /* UDP GSO: a device without it turns it down (its offloads say so) */
+    .uso4 = true,
+    .uso6 = true,
 };
 
 /*
