@@ -74,12 +74,18 @@ struct tx_ring {
     union udp_cmsg gctl[BATCH];
 };
 
+/* UDP_GRO's segment size and SO_RXQ_OVFL's drop count, in one buffer. */
+union rx_cmsg {
+    char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(uint32_t))];
+    struct cmsghdr align;
+};
+
 struct rx_bufs {
     struct mmsghdr msg[BATCH];
     struct iovec iov[BATCH];
     struct sockaddr_storage from[BATCH];
-    union udp_cmsg ctl[BATCH]; /* UDP_GRO: the segment size */
-    uint8_t *buf;              /* BATCH slots of NETBE_NET_BUFSIZE bytes */
+    union rx_cmsg ctl[BATCH];
+    uint8_t *buf; /* BATCH slots of NETBE_NET_BUFSIZE bytes */
 };
 
 /*
@@ -114,6 +120,13 @@ struct dgram {
      * receive; each frame is still one datagram on the wire.
      */
     bool gso, gro;
+    /*
+     * SO_RXQ_OVFL: the kernel says with each datagram how many it dropped
+     * on this socket (receive buffer full) before queueing it; counted as
+     * drop_queue_full of the socket's client.
+     */
+    bool ovfl;
+    uint32_t kernel_drops;
     void *retry_timer;
     struct sockaddr_storage dest;
     socklen_t dest_len; /* 0: send() on a connected socket */
@@ -513,20 +526,32 @@ static void deliver_in(struct dgram *s, struct dgram *c, const uint8_t *buf,
     }
 }
 
-/* With UDP_GRO: the segment size of a coalesced datagram, else 0. */
-static size_t gro_size(struct msghdr *h)
+/*
+ * The control messages of one datagram: with UDP_GRO the segment size of
+ * a coalesced run (else 0); with SO_RXQ_OVFL the drops since the last.
+ */
+static size_t rx_cmsgs(struct dgram *s, struct msghdr *h)
 {
     struct cmsghdr *cm;
+    size_t seg = 0;
 
     for (cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR(h, cm)) {
         if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
             int v;
 
             memcpy(&v, CMSG_DATA(cm), sizeof(v));
-            return v > 0 ? (size_t)v : 0;
+            seg = v > 0 ? (size_t)v : 0;
+        } else if (cm->cmsg_level == SOL_SOCKET &&
+                   cm->cmsg_type == SO_RXQ_OVFL) {
+            uint32_t total;
+
+            memcpy(&total, CMSG_DATA(cm), sizeof(total));
+            /* a running total of the socket's, wrapping at 2^32 */
+            s->nc.stats.drop_queue_full += (uint32_t)(total - s->kernel_drops);
+            s->kernel_drops = total;
         }
     }
-    return 0;
+    return seg;
 }
 
 static void read_batch(struct dgram *s)
@@ -538,7 +563,7 @@ static void read_batch(struct dgram *s)
         rx->msg[i].msg_hdr.msg_namelen = sizeof(rx->from[i]);
         rx->msg[i].msg_hdr.msg_flags = 0;
         rx->msg[i].msg_len = 0;
-        if (s->gro) {
+        if (s->gro || s->ovfl) {
             rx->msg[i].msg_hdr.msg_controllen = sizeof(rx->ctl[i]);
         }
     }
@@ -556,7 +581,8 @@ static void read_batch(struct dgram *s)
         bool bad = (h->msg_flags & MSG_TRUNC) || len == 0;
         const uint8_t *p = rx->iov[i].iov_base;
         struct dgram *c = s;
-        size_t seg;
+        /* every datagram's: the drop count is the socket's, whoever sent */
+        size_t seg = s->gro || s->ovfl ? rx_cmsgs(s, h) : 0;
 
         if (s->listener) {
             /* a bad datagram counts against its source, makes no client */
@@ -577,7 +603,6 @@ static void read_batch(struct dgram *s)
             continue;
         }
         /* a GSO sender's run, coalesced: each segment is one datagram */
-        seg = s->gro ? gro_size(h) : 0;
         if (!seg || seg >= len) {
             seg = len;
         }
@@ -663,20 +688,25 @@ static void bufs_alloc(struct dgram *s)
     s->tx->arena = netbe_malloc0(TX_ARENA);
 }
 
-/* Turn on UDP GSO and GRO where the socket and the kernel have them. */
+/*
+ * Turn on UDP GSO and GRO where the socket and the kernel have them, and
+ * the kernel's drop count on any datagram socket.
+ */
 static void udp_offloads(struct dgram *s)
 {
     int proto = 0, zero = 0, one = 1;
     socklen_t len = sizeof(proto);
 
-    if (getsockopt(s->fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) < 0 ||
-        proto != IPPROTO_UDP) {
-        return;
+    s->ovfl =
+        setsockopt(s->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) == 0;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 &&
+        proto == IPPROTO_UDP) {
+        /* a default segment size of 0 only asks "do you know GSO?" */
+        s->gso =
+            setsockopt(s->fd, SOL_UDP, UDP_SEGMENT, &zero, sizeof(zero)) == 0;
+        s->gro = setsockopt(s->fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
     }
-    /* setting a default segment size of 0 only asks "do you know GSO?" */
-    s->gso = setsockopt(s->fd, SOL_UDP, UDP_SEGMENT, &zero, sizeof(zero)) == 0;
-    s->gro = setsockopt(s->fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
-    if (s->gro) {
+    if (s->gro || s->ovfl) {
         for (int i = 0; i < BATCH; i++) {
             s->rx->msg[i].msg_hdr.msg_control = s->rx->ctl[i].buf;
         }

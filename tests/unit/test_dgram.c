@@ -644,6 +644,57 @@ static void test_flow_control(void **state)
     unlink(rpath);
 }
 
+/*
+ * Datagrams the kernel drops while netbe does not read (the VM refuses,
+ * the socket's buffer fills) are counted, as SO_RXQ_OVFL tells them with
+ * the next datagram queued: what arrived and what was counted add up.
+ */
+static void test_kernel_drops_counted(void **state)
+{
+    struct netbe_ctx *ctx = netbe_ctx_new(loop);
+    struct probe *vm = probe_new(ctx, "vm");
+    int sock = udp_socket("127.0.0.1", 0);
+    int lport = free_port(), n = 2000;
+    uint8_t buf[FRAME_MAX];
+    struct netbe_client *nc;
+    char str[256];
+
+    snprintf(str, sizeof(str),
+             "dgram,id=d,local.type=inet,local.host=127.0.0.1,local.port=%d,"
+             "remote.type=inet,remote.host=127.0.0.1,remote.port=%d",
+             lport, port_of(sock));
+    nc = add_ok(ctx, str, &vm->nc);
+    vm->refuse = true;
+    make_frame(buf, 100, NULL, 1, 0);
+    send_to(sock, lport, buf, 100);
+    pump(20);
+    assert_true(vm->nc.receive_disabled); /* netbe stopped reading */
+    for (int i = 1; i < n; i++) {
+        make_frame(buf, 100, NULL, 1, (uint32_t)i);
+        send_to(sock, lport, buf, 100);
+    }
+    pump(20);
+    vm->refuse = false;
+    netbe_flush_queued(&vm->nc);
+    for (int i = 0, last = -1; i < 3000 && vm->n != last; i++) {
+        last = vm->n;
+        pump(5); /* until the socket is drained */
+    }
+    /* the count comes with the next datagram that the kernel queues */
+    make_frame(buf, 100, NULL, 1, (uint32_t)n);
+    send_to(sock, lport, buf, 100);
+    for (int i = 0; i < 3000 && (uint64_t)vm->n + nc->stats.drop_queue_full <
+                                    (uint64_t)n + 1;
+         i++) {
+        pump(1);
+    }
+    assert_true(nc->stats.drop_queue_full > 0);
+    assert_int_equal((uint64_t)vm->n + nc->stats.drop_queue_full, n + 1);
+    assert_int_equal(nc->stats.tx_frames, vm->n);
+    netbe_ctx_free(ctx);
+    close(sock);
+}
+
 static void test_send_error_counted(void **state)
 {
     struct netbe_ctx *ctx = netbe_ctx_new(loop);
@@ -1056,6 +1107,7 @@ int main(void)
         cmocka_unit_test(test_fd),
         cmocka_unit_test(test_oversize_and_empty),
         cmocka_unit_test(test_flow_control),
+        cmocka_unit_test(test_kernel_drops_counted),
         cmocka_unit_test(test_send_error_counted),
         cmocka_unit_test(test_multicast),
         cmocka_unit_test(test_listener_three_sources),
