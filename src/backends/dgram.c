@@ -102,7 +102,8 @@ struct dgram {
     int fd;
     void *watch;
     unsigned events;  /* what the watch asks for now */
-    bool read_paused; /* a frame waits in the core for its sent callback */
+    bool read_paused; /* frames wait in the core for their sent callbacks */
+    unsigned waiting; /* ... this many: reading resumes once all went */
     bool write_wait;  /* the ring holds frames the socket refused */
     bool blocked;     /* receive() said "not now" to the core */
     bool tx_err_logged;
@@ -494,7 +495,10 @@ static void sent_cb(struct netbe_client *sender, ssize_t ret)
 {
     struct dgram *s = to_dgram(sender)->sock;
 
-    if (s->read_paused) {
+    if (s->waiting) {
+        s->waiting--;
+    }
+    if (s->read_paused && !s->waiting) {
         s->read_paused = false;
         update_events(s);
     }
@@ -523,6 +527,7 @@ static void deliver_in(struct dgram *s, struct dgram *c, const uint8_t *buf,
     /* paused at once, so that sent_cb() may resume it at any time */
     if (netbe_send_packet_async(&c->nc, buf, len, sent_cb) == 0) {
         s->read_paused = true;
+        s->waiting++;
     }
 }
 

@@ -67,6 +67,7 @@ static void rs_finalize(struct netbe_rstate *rs, const uint8_t *buf, size_t len,
 
     if (netbe_send_packet_async(c->nc, buf, len, c->ops->sent) == 0) {
         c->read_paused = true;
+        c->waiting++;
     }
 }
 
@@ -111,6 +112,7 @@ void netbe_lpconn_close(struct netbe_lpconn *c)
     c->connecting = false;
     c->broken = false;
     c->read_paused = false;
+    c->waiting = 0;
     netbe_txbuf_reset(&c->tx);
     netbe_rstate_reset(&c->rs);
 }
@@ -131,6 +133,7 @@ int netbe_lpconn_attach(struct netbe_lpconn *c, int fd, bool connecting)
     c->connecting = connecting;
     c->broken = false;
     c->read_paused = false;
+    c->waiting = 0;
     netbe_rstate_reset(&c->rs);
     netbe_txbuf_reset(&c->tx);
     /* frames are small and latency matters: no Nagle, as QEMU's client */
@@ -216,7 +219,10 @@ void netbe_lpconn_flush(struct netbe_lpconn *c)
 
 void netbe_lpconn_sent(struct netbe_lpconn *c)
 {
-    if (c->read_paused) {
+    if (c->waiting) {
+        c->waiting--;
+    }
+    if (c->read_paused && !c->waiting) {
         c->read_paused = false;
         update_events(c);
     }

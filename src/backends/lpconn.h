@@ -100,7 +100,13 @@ struct netbe_lpconn {
     void *watch;
     unsigned events;  /* what the watch asks for now */
     bool connecting;  /* a non-blocking connect is under way */
-    bool read_paused; /* a frame waits at the peer: stop reading */
+    bool read_paused; /* frames wait at the peer: stop reading */
+    /*
+     * Frames of ours the core queued, whose sent-callbacks are to come:
+     * reading resumes when the last one went, so that what waits for a
+     * slow peer is one read's worth, not one more read per frame it takes
+     */
+    unsigned waiting;
     bool broken;      /* a write failed; closed at the next fd event */
     bool own_rbuf;
     uint8_t *rbuf; /* NETBE_LPCONN_READ_SIZE bytes, own or shared */

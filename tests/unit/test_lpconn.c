@@ -336,6 +336,55 @@ static void test_pause_resume(void **state)
     assert_false(c->read_paused);
 }
 
+/*
+ * A slow peer that takes one frame now and then: reading resumes only
+ * once every frame that waited went, so what waits stays one read's
+ * worth.  (It resumed at the first frame taken, and each resumption read
+ * up to NETBE_LPCONN_READ_SIZE more: the backlog grew by a read per frame
+ * the peer took.)
+ */
+static void test_slow_peer_backlog_bounded(void **state)
+{
+    struct fx *f = *state;
+    struct netbe_lpconn *c = &f->t->conn;
+    size_t max_bytes = 0;
+    int sent = 0, sndbuf = 1 << 20;
+    uint8_t *frame = malloc(4 + 1000);
+
+    assert_non_null(frame);
+    setsockopt(f->far, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    frame[0] = 0, frame[1] = 0, frame[2] = 1000 >> 8, frame[3] = 1000 & 0xff;
+    memset(frame + 4, 0x5a, 1000);
+    f->peer->mode = TL_REFUSE;
+    for (int round = 0; round < 30; round++) {
+        /* the far end keeps the wire full */
+        while (send(f->far, frame, 4 + 1000, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+               4 + 1000) {
+            sent++;
+        }
+        pump(f, 5);
+        if (f->peer->nc.incoming_queue->bytes > max_bytes) {
+            max_bytes = f->peer->nc.incoming_queue->bytes;
+        }
+        /* the peer takes one frame */
+        f->peer->mode = TL_ACCEPT;
+        f->peer->budget = 1;
+        netbe_flush_queued(&f->peer->nc);
+        f->peer->mode = TL_REFUSE;
+        f->peer->budget = -1;
+    }
+    /* one read and the frame split across its end, in pooled buffers */
+    assert_true(max_bytes < 2 * NETBE_LPCONN_READ_SIZE);
+    assert_true(c->read_paused);
+    assert_true(f->peer->nframes >= 29);
+    assert_int_equal(f->t->nc.stats.drop_queue_full, 0);
+    /* the peer takes everything: all of it arrives, nothing lost */
+    f->peer->mode = TL_ACCEPT;
+    netbe_flush_queued(&f->peer->nc);
+    RUN_UNTIL(f, f->peer->nframes == sent);
+    free(frame);
+}
+
 static void test_txbuf_full_held_and_released(void **state)
 {
     struct fx *f = *state;
@@ -551,6 +600,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_frames_both_ways, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_peer_backlog_bounded, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_txbuf_full_held_and_released,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_eof_mid_frame, setup, teardown),
