@@ -118,6 +118,7 @@ void netbe_bhyve_set_ctx(struct netbe_ctx *ctx);
  * (QEMU's message where QEMU has one).
  * Return: 0, or an errno value: EINVAL (no such backend, bad options, no
  *         context set), ENOTSUP (netmap, vale, netgraph), or the backend's
+ *         (the errno of the system call that failed it, else EINVAL)
  */
 int netbe_init(struct net_backend **ret, const char *opts, net_be_rxeof_t cb,
                void *param);
@@ -146,8 +147,8 @@ void netbe_cleanup(struct net_backend *be);
 /**
  * netbe_get_cap() - Return: the NETBE_VIRTIO_NET_F_* offloads the backend
  * can do (with vnet headers), 0 when it carries no headers: CSUM,
- * GUEST_CSUM, GUEST_TSO4/6, GUEST_ECN, HOST_TSO4/6, HOST_ECN (not UFO,
- * USO: the core's software fallback stops at TCP, as its hubs do)
+ * GUEST_CSUM, GUEST_TSO4/6, GUEST_ECN, HOST_TSO4/6, HOST_ECN (not yet
+ * UFO or USO: whether the device has them is not probed)
  */
 uint64_t netbe_get_cap(struct net_backend *be);
 

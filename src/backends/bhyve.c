@@ -49,10 +49,11 @@
      NETBE_VIRTIO_NET_F_HOST_USO)
 
 /*
- * What a backend with vnet headers offers: the offloads the tap device and
- * the core's software fallback (checksums, TSO, ECN) both do.  UDP
- * fragmentation and segmentation are left out: the core's hubs do not
- * negotiate them with taps either.
+ * What a backend with vnet headers offers: the offloads every tap device
+ * and the core's software fallback (checksums, TSO, ECN) do.  UDP
+ * fragmentation and segmentation are left out: a device may lack them,
+ * and the netbe_client_info hooks have no way to ask short of turning
+ * them on.
  */
 #define HDR_CAPS                                                               \
     (NETBE_VIRTIO_NET_F_CSUM | NETBE_VIRTIO_NET_F_GUEST_CSUM |                 \

@@ -138,48 +138,51 @@ static bool tap_probe_has_ufo(int fd)
     return ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_UFO) == 0;
 }
 
-static void tap_fd_set_offload(struct tap *s, const struct netbe_offloads *o)
+/*
+ * Turn on what @o asks that the kernel has; Return: what is on now (USO
+ * and UFO are tried away on kernels without them, as QEMU does UFO).
+ */
+static struct netbe_offloads tap_fd_set_offload(struct tap *s,
+                                                const struct netbe_offloads *o)
 {
+    struct netbe_offloads on = {0};
     unsigned offload = 0;
 
     /* a kernel without TUNSETOFFLOAD: nothing to turn off either */
     if (ioctl(s->fd, TUNSETOFFLOAD, 0) != 0 && errno == EINVAL) {
-        return;
+        return on;
     }
     if (o->csum) {
-        offload |= TUN_F_CSUM;
-        if (o->tso4) {
-            offload |= TUN_F_TSO4;
-        }
-        if (o->tso6) {
-            offload |= TUN_F_TSO6;
-        }
-        if ((o->tso4 || o->tso6) && o->ecn) {
-            offload |= TUN_F_TSO_ECN;
-        }
-        if (o->ufo) {
-            offload |= TUN_F_UFO;
-        }
-        if (o->uso4) {
-            offload |= TUN_F_USO4;
-        }
-        if (o->uso6) {
-            offload |= TUN_F_USO6;
-        }
+        on.csum = true;
+        on.tso4 = o->tso4;
+        on.tso6 = o->tso6;
+        on.ecn = (o->tso4 || o->tso6) && o->ecn;
+        on.ufo = o->ufo;
+        /* Linux turns USO on for both families or for neither */
+        on.uso4 = on.uso6 = o->uso4 && o->uso6;
     }
+    offload |= on.csum ? TUN_F_CSUM : 0;
+    offload |= on.tso4 ? TUN_F_TSO4 : 0;
+    offload |= on.tso6 ? TUN_F_TSO6 : 0;
+    offload |= on.ecn ? TUN_F_TSO_ECN : 0;
+    offload |= on.ufo ? TUN_F_UFO : 0;
+    offload |= on.uso4 ? TUN_F_USO4 | TUN_F_USO6 : 0;
     if (ioctl(s->fd, TUNSETOFFLOAD, offload) == 0) {
-        return;
+        return on;
     }
-    /* what older kernels lack, tried away one at a time, as QEMU does UFO */
     offload &= ~(unsigned)(TUN_F_USO4 | TUN_F_USO6);
+    on.uso4 = on.uso6 = false;
     if (ioctl(s->fd, TUNSETOFFLOAD, offload) == 0) {
-        return;
+        return on;
     }
     offload &= ~(unsigned)TUN_F_UFO;
+    on.ufo = false;
     if (ioctl(s->fd, TUNSETOFFLOAD, offload) != 0) {
         netbe_warn_limited(&s->warn.offload, "TUNSETOFFLOAD ioctl() failed: %s",
                            strerror(errno));
+        memset(&on, 0, sizeof(on));
     }
+    return on;
 }
 
 static void tap_offloads_off(struct tap *s)
@@ -187,6 +190,7 @@ static void tap_offloads_off(struct tap *s)
     static const struct netbe_offloads none;
 
     tap_fd_set_offload(s, &none);
+    memset(&s->nc.offloads, 0, sizeof(s->nc.offloads));
 }
 
 /* ---- scripts and the bridge helper ---- */
@@ -697,7 +701,8 @@ static void tap_set_offload(struct netbe_client *nc,
         tap_offloads_off(s);
         return;
     }
-    tap_fd_set_offload(s, o);
+    /* the same offloads both ways: what the device turned on */
+    nc->offloads = tap_fd_set_offload(s, o);
 }
 
 static void tap_set_vnet_hdr_len(struct netbe_client *nc, int len)
@@ -908,7 +913,7 @@ static int tap_one(struct netbe_ctx *ctx, const struct tap_args *a,
         snprintf(s->nc.info_str, sizeof(s->nc.info_str),
                  "ifname=%s,script=%s,downscript=%s", ifname, script,
                  downscript);
-        if (strcmp(downscript, "no") != 0) {
+        if (downscript[0] && strcmp(downscript, "no") != 0) {
             s->down_script = netbe_strdup(downscript);
             s->down_script_arg = netbe_strdup(ifname);
         }

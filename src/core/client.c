@@ -860,8 +860,7 @@ ssize_t netbe_sendv_packet_flags(struct netbe_client *sender, unsigned flags,
                            iov, iovcnt, sent_cb);
     }
     if (ret == 0) {
-        ret = netbe_queue_send_iov(peer->incoming_queue, sender, flags, iov,
-                                   iovcnt, sent_cb);
+        ret = core_send_to_peer(sender, peer, flags, iov, iovcnt, sent_cb);
     }
     core_leave(sender->ctx);
     return ret;

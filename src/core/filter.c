@@ -86,8 +86,7 @@ ssize_t netbe_filter_pass_to_next(struct netbe_filter *nf,
                            iov, iovcnt, NULL);
     }
     if (ret == 0) {
-        netbe_queue_send_iov(peer->incoming_queue, sender, flags, iov, iovcnt,
-                             NULL);
+        core_send_to_peer(sender, peer, flags, iov, iovcnt, NULL);
         ret = (ssize_t)size;
     }
     core_leave(sender->ctx);

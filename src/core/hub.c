@@ -249,7 +249,7 @@ static void fdb_forget_port(struct netbe_hub *hub, struct hub_port *gone)
 /*
  * vnet headers across a hub (DESIGN invariant 5).  A port whose peer can
  * carry virtio-net headers (a tap) asks it for 12-byte headers and the
- * offloads netbe can undo in software (checksum, TSO, ECN), so that GSO
+ * offloads netbe can undo in software (checksum, TSO, ECN, USO), so that GSO
  * frames cross the hub as they are.  Each frame is then handed to each
  * destination in the form its peer takes: as it is, with its header
  * converted or stripped, or cut into plain segments with checksums done
@@ -261,18 +261,9 @@ static const struct netbe_offloads hub_offloads = {
     .tso4 = true,
     .tso6 = true,
     .ecn = true,
-};
-
-/* A frame entering the hub, parsed once for all its destinations. */
-struct hub_frame {
-    const struct iovec *iov; /* as the source's peer sent it */
-    int iovcnt;
-    size_t len;
-    size_t hdr_len;            /* of the vnet header in front, or 0 */
-    struct netbe_vnet_info vi; /* with hdr_len: the header, validated */
-    const struct iovec *body;  /* the frame after the header */
-    int body_cnt;
-    struct iovec body_buf[NETBE_VNET_MAX_IOV];
+    /* UDP GSO: a device without it turns it down (its offloads say so) */
+    .uso4 = true,
+    .uso6 = true,
 };
 
 /*
@@ -303,93 +294,33 @@ static size_t peer_hdr_len(const struct hub_port *p)
     return p->nc.peer ? (size_t)p->nc.peer->vnet_hdr_len : 0;
 }
 
-/* Whether @o covers the offload work the frame still needs. */
-static bool offloads_take(const struct netbe_offloads *o,
-                          const struct netbe_vnet_info *vi)
+static bool peer_be(const struct hub_port *p)
 {
-    if ((vi->flags & NETBE_VNET_F_NEEDS_CSUM) && !o->csum) {
-        return false;
-    }
-    if ((vi->gso_type & NETBE_VNET_GSO_ECN) && !o->ecn) {
-        return false;
-    }
-    switch (vi->gso_type & ~NETBE_VNET_GSO_ECN) {
-    case NETBE_VNET_GSO_NONE:
-        return true;
-    case NETBE_VNET_GSO_TCPV4:
-        return o->tso4;
-    case NETBE_VNET_GSO_TCPV6:
-        return o->tso6;
-    case NETBE_VNET_GSO_UDP:
-        return o->ufo;
-    case NETBE_VNET_GSO_UDP_L4:
-        return vi->ip_version == 6 ? o->uso6 : o->uso4;
-    default:
-        return false;
-    }
+    return p->nc.peer && p->nc.peer->vnet_be;
 }
 
-static const uint8_t empty_hdr[NETBE_VNET_HDR_MRG_LEN];
-
-struct seg_dest {
-    struct netbe_client *port;
-    size_t hdr_len;
-};
-
-/* One segment of a frame cut for a peer without offloads. */
-static int send_segment(void *opaque, const struct iovec *iov, int iovcnt)
+static ssize_t hub_piece(void *opaque, const struct iovec *iov, int iovcnt,
+                         bool last)
 {
-    struct seg_dest *d = opaque;
-    struct iovec v[NETBE_VNET_MAX_IOV + 3];
-    int n = 0;
-
-    if (d->hdr_len) {
-        v[n++] = (struct iovec){(void *)empty_hdr, d->hdr_len};
-    }
-    memcpy(v + n, iov, sizeof(*iov) * (size_t)iovcnt);
-    netbe_sendv_packet(d->port, v, n + iovcnt);
-    d->port->stats.sw_segments++;
-    return 0;
+    return netbe_sendv_packet(opaque, iov, iovcnt);
 }
 
-static void hub_send_to(struct hub_frame *f, struct hub_port *dst)
+/* @f to @dst, in the form @dst's peer takes. */
+static void hub_send_to(struct core_frame *f, struct hub_port *dst)
 {
     static const struct netbe_offloads none;
-    struct iovec v[NETBE_VNET_MAX_IOV + 1];
-    uint8_t hdr[NETBE_VNET_HDR_MRG_LEN];
-    const struct netbe_offloads *takes;
-    struct seg_dest d;
-    size_t dlen;
-    int n;
+    struct netbe_client *peer;
 
     port_negotiate(dst);
-    dlen = peer_hdr_len(dst);
-    /* a peer of plain frames takes no offload work at all */
-    takes = dlen ? &dst->nc.peer->offloads : &none;
-    if (f->hdr_len && !offloads_take(takes, &f->vi)) {
-        d.port = &dst->nc;
-        d.hdr_len = dlen;
-        if (netbe_vnet_segment(&f->vi, f->body, f->body_cnt, send_segment, &d) <
-            0) {
-            dst->nc.stats.drop_malformed++;
-        }
-        return;
-    }
-    if (f->hdr_len == dlen) {
-        netbe_sendv_packet(&dst->nc, f->iov, f->iovcnt); /* the fast path */
-        return;
-    }
-    /* nothing left to do but the header itself */
-    n = netbe_vnet_convert(v, NETBE_ARRAY_SIZE(v), hdr, f->iov, f->iovcnt,
-                           f->hdr_len, false, dlen, false);
-    if (n < 0) {
+    peer = dst->nc.peer;
+    if (core_frame_send_as(f, peer_hdr_len(dst), peer_be(dst),
+                           peer ? &peer->offloads : &none, &dst->nc.stats,
+                           hub_piece, &dst->nc) < 0) {
         dst->nc.stats.drop_malformed++;
-        return;
     }
-    netbe_sendv_packet(&dst->nc, v, n);
 }
 
-static ssize_t hub_flood(struct hub_port *src, struct hub_frame *f)
+static ssize_t hub_flood(struct hub_port *src, struct core_frame *f)
 {
     struct hub_port *port;
     bool any = false;
@@ -406,7 +337,7 @@ static ssize_t hub_flood(struct hub_port *src, struct hub_frame *f)
     return (ssize_t)f->len;
 }
 
-static ssize_t switch_receive(struct hub_port *src, struct hub_frame *f)
+static ssize_t switch_receive(struct hub_port *src, struct core_frame *f)
 {
     struct netbe_hub *hub = src->hub;
     uint8_t eth[12];
@@ -445,31 +376,14 @@ static ssize_t hub_receive_iov(struct netbe_client *nc, const struct iovec *iov,
                                int iovcnt)
 {
     struct hub_port *src = to_port(nc);
-    struct hub_frame f;
+    struct core_frame f;
     ssize_t ret;
 
-    f.iov = iov;
-    f.iovcnt = iovcnt;
-    f.len = netbe_iov_size(iov, iovcnt);
-    f.hdr_len = peer_hdr_len(src); /* the form this frame was sent in */
-    if (f.hdr_len) {
-        int r = netbe_vnet_parse(&f.vi, iov, iovcnt, f.hdr_len, false);
-
-        f.body = f.body_buf;
-        f.body_cnt = r == 0
-                         ? netbe_iov_slice(f.body_buf, NETBE_VNET_MAX_IOV, iov,
-                                           iovcnt, f.hdr_len, f.len - f.hdr_len)
-                         : -1;
-        if (f.body_cnt < 0) {
-            src->nc.stats.drop_malformed++; /* a bad header: never cut */
-            return (ssize_t)f.len;
-        }
-    } else {
-        /* plain frames, the common case: nothing to parse or cut */
-        f.vi.flags = 0;
-        f.vi.gso_type = NETBE_VNET_GSO_NONE;
-        f.body = iov;
-        f.body_cnt = iovcnt;
+    /* the form this frame was sent in */
+    if (core_frame_parse(&f, iov, iovcnt, peer_hdr_len(src), peer_be(src)) <
+        0) {
+        src->nc.stats.drop_malformed++; /* a bad header: never cut */
+        return (ssize_t)f.len;
     }
     if (src->hub->learning) {
         ret = switch_receive(src, &f);

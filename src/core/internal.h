@@ -8,6 +8,7 @@
 #include <sys/queue.h>
 
 #include "netbe/net.h"
+#include "netbe/vnet.h"
 
 /*
  * Queued frames are copied into buffers of size classes a quarter apart
@@ -107,6 +108,52 @@ void hubs_kick(struct netbe_ctx *ctx);
  * @later: on the loop's next turn in any case (when there is a loop).
  */
 void ctx_defer_kick(struct netbe_ctx *ctx, bool later);
+
+/*
+ * Frame forms (form.c): a frame as its sender sent it, parsed once, and
+ * handed to a receiver in the form that receiver takes.
+ */
+struct core_frame {
+    const struct iovec *iov; /* as the sender sent it */
+    int iovcnt;
+    size_t len;
+    size_t hdr_len;            /* of the vnet header in front, or 0 */
+    bool big_endian;           /* of that header */
+    struct netbe_vnet_info vi; /* with hdr_len: the header, validated */
+    const struct iovec *body;  /* the frame after the header */
+    int body_cnt;
+    struct iovec body_buf[NETBE_VNET_MAX_IOV];
+};
+
+/* Whether @o covers the offload work the frame still needs. */
+bool core_offloads_take(const struct netbe_offloads *o,
+                        const struct netbe_vnet_info *vi);
+/* Parse and validate; Return: 0, or -1 for a bad header (malformed). */
+int core_frame_parse(struct core_frame *f, const struct iovec *iov, int iovcnt,
+                     size_t hdr_len, bool big_endian);
+/* Takes one piece: the frame, or one segment of it (@last: the last). */
+typedef ssize_t core_piece_fn(void *opaque, const struct iovec *iov, int iovcnt,
+                              bool last);
+/*
+ * Hand @f to @fn in the form of a receiver with headers of @to_len bytes
+ * (@to_be: big-endian) that takes the offload work @takes (ignored for
+ * @to_len 0: plain frames take none): as it is, with its header
+ * converted, or as segments (counted in @seg_stats->sw_segments).
+ * Return: what @fn returned for the last piece, or -1 when the frame
+ * could not be converted or cut (the caller counts it as malformed).
+ */
+ssize_t core_frame_send_as(const struct core_frame *f, size_t to_len,
+                           bool to_be, const struct netbe_offloads *takes,
+                           struct netbe_counters *seg_stats, core_piece_fn *fn,
+                           void *opaque);
+/*
+ * The last step of a send between two clients: into @peer's queue in the
+ * form @peer takes.  Return: as the send family.
+ */
+ssize_t core_send_to_peer(struct netbe_client *sender,
+                          struct netbe_client *peer, unsigned flags,
+                          const struct iovec *iov, int iovcnt,
+                          netbe_packet_sent *sent_cb);
 
 /* Test hook: how many pool buffers were ever malloc'ed. */
 uint64_t netbe_ctx_pool_mallocs(struct netbe_ctx *ctx);

@@ -659,6 +659,43 @@ static void test_backpressure_stream(void **state)
 
 /* ---- other backends ---- */
 
+/* A stream server on a unix path, the test's peer connecting to it. */
+static void test_stream_unix_path(void **state)
+{
+    struct netbe_ctx *ctx = netbe_ctx_new(loop);
+    char dir[] = "/tmp/test_bhyve.XXXXXX", path[64], str[256];
+    uint8_t got[FRAME_MAX];
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct net_backend *be;
+    struct iovec iov;
+    struct wire w;
+
+    fe_reset();
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/s", dir);
+    snprintf(str, sizeof(str),
+             "stream,id=su,server=on,addr.type=unix,addr.path=%s", path);
+    be = init_ok(ctx, str);
+    memset(&w, 0, sizeof(w));
+    w.fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    assert_int_equal(connect(w.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(fcntl(w.fd, F_SETFL, O_NONBLOCK), 0);
+    RUN_UNTIL(!netbe_bhyve_backend(be)->link_down);
+    netbe_rx_enable(be);
+    wire_push(&w, 25);
+    RUN_UNTIL(fe.n == 25);
+    assert_int_equal(fe.bad + fe.others, 0);
+    iov = (struct iovec){got, put_frame(got, 5)};
+    assert_int_equal(netbe_send(be, &iov, 1), (ssize_t)iov.iov_len);
+    assert_int_equal(frame_index(got, wire_frame(&w, got)), 5);
+    netbe_cleanup(be);
+    close(w.fd);
+    unlink(path);
+    rmdir(dir);
+    netbe_ctx_free(ctx);
+}
+
 static void test_dgram(void **state)
 {
     struct netbe_ctx *ctx = netbe_ctx_new(loop);
@@ -1058,6 +1095,17 @@ static void tap_both_ways(const char *name, unsigned len, uint64_t features)
     RUN_UNTIL(fe.n == 10);
     assert_int_equal(fe.bad, 0);
 
+    /* a raw frame (no header) gets a zero one for the frontend */
+    {
+        size_t flen = put_frame(frame, 10);
+
+        /* 0: it waits at the pull NIC, as every frame for it */
+        assert_int_equal(
+            netbe_send_packet_raw(netbe_bhyve_backend(be), frame, flen), 0);
+        RUN_UNTIL(fe.n == 11);
+        assert_int_equal(fe.bad, 0);
+    }
+
     /* a zero header in front when one is used */
     memset(frame, 0, len);
     iov[0] = (struct iovec){frame, len};
@@ -1210,6 +1258,7 @@ int main(void)
         cmocka_unit_test(test_peek_recv_discard),
         cmocka_unit_test(test_level_triggered),
         cmocka_unit_test(test_backpressure_stream),
+        cmocka_unit_test(test_stream_unix_path),
         cmocka_unit_test(test_dgram),
         cmocka_unit_test(test_hubport),
         cmocka_unit_test(test_send_errors),

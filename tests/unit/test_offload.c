@@ -6,6 +6,8 @@
  * their checksums done, a peer with headers but fewer offloads gets
  * segments with empty headers, plain frames get an empty header in front
  * on their way to a header peer, and a bad header is dropped and counted.
+ * And the same between a NIC and its backend peered directly, with no hub
+ * between them: the core converts there too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +31,7 @@ struct peer {
     bool vnet;   /* has_vnet_hdr */
     bool no_tso; /* accepts checksum offload only */
     bool using;  /* using_vnet_hdr(true) came */
+    bool refuse; /* receive says "not now" */
     int nframes;
     size_t len[MAX_FRAMES];
     uint8_t *data[MAX_FRAMES];
@@ -40,6 +43,9 @@ static ssize_t peer_receive_iov(struct netbe_client *nc,
     struct peer *p = (struct peer *)nc;
     size_t len = netbe_iov_size(iov, iovcnt);
 
+    if (p->refuse) {
+        return 0;
+    }
     assert_true(p->nframes < MAX_FRAMES);
     assert_true(len <= FRAME_CAP);
     p->data[p->nframes] = malloc(len);
@@ -260,8 +266,9 @@ static void test_header_peers_are_asked(void **state)
     assert_int_equal(f->c->nc.vnet_hdr_len, 0);
     assert_true(f->a->nc.offloads.csum && f->a->nc.offloads.tso4 &&
                 f->a->nc.offloads.tso6);
-    /* never offered: netbe does not undo them */
-    assert_false(f->a->nc.offloads.ufo || f->a->nc.offloads.uso4);
+    assert_true(f->a->nc.offloads.uso4 && f->a->nc.offloads.uso6);
+    /* never offered: UFO frames are IPv4 fragments no one makes now */
+    assert_false(f->a->nc.offloads.ufo);
 }
 
 static void test_gso_frame_crosses_whole_and_is_cut_for_others(void **state)
@@ -371,6 +378,231 @@ static void test_bad_header_dropped_and_counted(void **state)
     assert_int_equal(f->c->nframes, 0);
 }
 
+/* ---- a NIC and its backend, peered directly ---- */
+
+static const struct netbe_client_info nic_info = {
+    .type = NETBE_DRIVER_NIC,
+    .size = sizeof(struct peer),
+    .receive_iov = peer_receive_iov,
+    .cleanup = peer_cleanup,
+};
+
+struct pair {
+    struct netbe_ctx *ctx;
+    struct netbe_nic_conf conf;
+    struct netbe_client *peers[1];
+    struct peer *nic, *be;
+    uint8_t *buf;
+};
+
+/* A backend (with headers when @vnet) and a NIC with headers of @nic_len. */
+static struct pair *pair_new(bool vnet, int be_len, int nic_len)
+{
+    struct pair *p = calloc(1, sizeof(*p));
+    struct netbe_nic *nic;
+
+    p->ctx = netbe_ctx_new(NULL);
+    p->be =
+        (struct peer *)netbe_client_new(p->ctx, &peer_info, NULL, "tap", "be");
+    p->be->vnet = vnet;
+    p->peers[0] = &p->be->nc;
+    p->conf.peers = p->peers;
+    nic = netbe_nic_new(p->ctx, &nic_info, &p->conf, "virtio-net-pci", "nic",
+                        NULL);
+    p->nic = (struct peer *)netbe_nic_get_queue(nic);
+    if (be_len) {
+        netbe_using_vnet_hdr(&p->be->nc, true);
+        netbe_set_vnet_hdr_len(&p->be->nc, be_len);
+        netbe_set_offload(&p->be->nc, &(struct netbe_offloads){
+                                          .csum = true,
+                                          .tso4 = true,
+                                          .tso6 = true,
+                                          .ecn = true,
+                                          .ufo = true,
+                                          .uso4 = true,
+                                          .uso6 = true,
+                                      });
+    }
+    netbe_set_vnet_hdr_len(&p->nic->nc, nic_len);
+    p->buf = malloc(FRAME_CAP);
+    return p;
+}
+
+static void pair_free(struct pair *p)
+{
+    netbe_ctx_free(p->ctx);
+    free(p->buf);
+    free(p);
+}
+
+static void test_pair_gso_to_plain_backend(void **state)
+{
+    struct pair *p = pair_new(false, 0, 12);
+    size_t len = tso_frame(p->buf, MSS, NETBE_VNET_GSO_TCPV4);
+
+    assert_int_equal(netbe_send_packet(&p->nic->nc, p->buf, len), (ssize_t)len);
+    assert_int_equal(p->be->nframes, PAYLOAD / MSS);
+    for (int i = 0; i < p->be->nframes; i++) {
+        assert_int_equal(p->be->len[i], ETH_IP_TCP + MSS);
+        assert_tcp4_ok(p->be->data[i], p->be->len[i]);
+        assert_memory_equal(p->be->data[i] + ETH_IP_TCP,
+                            p->buf + 12 + ETH_IP_TCP + i * MSS, MSS);
+    }
+    assert_int_equal(p->be->nc.stats.sw_segments, PAYLOAD / MSS);
+    assert_int_equal(p->nic->nc.stats.tx_frames, 1);
+    /* the other way: a plain frame gets an empty header in front */
+    netbe_send_packet(&p->be->nc, arp, sizeof(arp));
+    assert_int_equal(p->nic->nframes, 1);
+    assert_int_equal(p->nic->len[0], 12 + sizeof(arp));
+    for (int k = 0; k < 12; k++) {
+        assert_int_equal(p->nic->data[0][k], 0);
+    }
+    assert_memory_equal(p->nic->data[0] + 12, arp, sizeof(arp));
+    pair_free(p);
+}
+
+static void test_pair_header_lengths_converted(void **state)
+{
+    struct pair *p = pair_new(true, 12, 10);
+    uint8_t want[12 + ETH_IP_TCP + PAYLOAD];
+    size_t len = tso_frame(p->buf, MSS, NETBE_VNET_GSO_TCPV4);
+
+    /* the NIC's frames carry 10 bytes: the same header without its last 2 */
+    memcpy(want, p->buf, len);
+    memmove(p->buf + 10, p->buf + 12, len - 12);
+    netbe_send_packet(&p->nic->nc, p->buf, len - 2);
+    assert_int_equal(p->be->nframes, 1);
+    assert_int_equal(p->be->len[0], len);
+    assert_memory_equal(p->be->data[0], want, len);
+    assert_int_equal(p->be->nc.stats.sw_segments, 0);
+    /* and back: a NIC that took no offloads gets segments */
+    netbe_send_packet(&p->be->nc, want, len);
+    assert_int_equal(p->nic->nframes, PAYLOAD / MSS);
+    for (int i = 0; i < p->nic->nframes; i++) {
+        assert_int_equal(p->nic->len[i], 10 + ETH_IP_TCP + MSS);
+        assert_tcp4_ok(p->nic->data[i] + 10, p->nic->len[i] - 10);
+    }
+    forget_frames(p->nic);
+    /* and once it takes TSO, the frame with its header cut to 10 */
+    netbe_set_offload(&p->nic->nc,
+                      &(struct netbe_offloads){.csum = true, .tso4 = true});
+    netbe_send_packet(&p->be->nc, want, len);
+    assert_int_equal(p->nic->nframes, 1);
+    assert_int_equal(p->nic->len[0], len - 2);
+    assert_memory_equal(p->nic->data[0], p->buf, len - 2);
+    pair_free(p);
+}
+
+static void test_pair_fewer_offloads_and_same_form(void **state)
+{
+    struct pair *p = pair_new(true, 12, 12);
+    size_t len = tso_frame(p->buf, MSS, NETBE_VNET_GSO_TCPV4);
+
+    /* same form, every offload taken: the very frame */
+    netbe_send_packet(&p->nic->nc, p->buf, len);
+    assert_int_equal(p->be->nframes, 1);
+    assert_memory_equal(p->be->data[0], p->buf, len);
+    forget_frames(p->be);
+    /* checksums only: segments behind empty headers */
+    netbe_set_offload(&p->be->nc, &(struct netbe_offloads){.csum = true});
+    netbe_send_packet(&p->nic->nc, p->buf, len);
+    assert_int_equal(p->be->nframes, PAYLOAD / MSS);
+    for (int i = 0; i < p->be->nframes; i++) {
+        assert_int_equal(p->be->len[i], 12 + ETH_IP_TCP + MSS);
+        for (int k = 0; k < 12; k++) {
+            assert_int_equal(p->be->data[i][k], 0);
+        }
+        assert_tcp4_ok(p->be->data[i] + 12, p->be->len[i] - 12);
+    }
+    forget_frames(p->be);
+    /* no checksum offload either: a partial checksum is completed */
+    netbe_set_offload(&p->be->nc, &(struct netbe_offloads){0});
+    len = tso_frame(p->buf, MSS, NETBE_VNET_GSO_NONE);
+    netbe_send_packet(&p->nic->nc, p->buf, len);
+    assert_int_equal(p->be->nframes, 1);
+    assert_int_equal(p->be->data[0][0], 0); /* NEEDS_CSUM gone */
+    assert_tcp4_ok(p->be->data[0] + 12, p->be->len[0] - 12);
+    pair_free(p);
+}
+
+static void test_pair_raw_frames(void **state)
+{
+    struct pair *p = pair_new(false, 0, 12);
+
+    /* a raw frame carries no header: the NIC (no receive_raw) gets one */
+    netbe_send_packet_raw(&p->be->nc, arp, sizeof(arp));
+    assert_int_equal(p->nic->nframes, 1);
+    assert_int_equal(p->nic->len[0], 12 + sizeof(arp));
+    assert_memory_equal(p->nic->data[0] + 12, arp, sizeof(arp));
+    /* and one from the NIC reaches the plain backend as it is */
+    netbe_send_packet_raw(&p->nic->nc, arp, sizeof(arp));
+    assert_int_equal(p->be->nframes, 1);
+    assert_int_equal(p->be->len[0], sizeof(arp));
+    pair_free(p);
+}
+
+static void test_pair_bad_header_counted(void **state)
+{
+    struct pair *p = pair_new(false, 0, 12);
+    size_t len = tso_frame(p->buf, 0, NETBE_VNET_GSO_TCPV4); /* gso_size 0 */
+
+    assert_int_equal(netbe_send_packet(&p->nic->nc, p->buf, len), (ssize_t)len);
+    netbe_send_packet(&p->nic->nc, p->buf, 6); /* shorter than its header */
+    assert_int_equal(p->nic->nc.stats.drop_malformed, 2);
+    assert_int_equal(p->be->nframes, 0);
+    pair_free(p);
+}
+
+static int sent_calls;
+static void count_sent(struct netbe_client *sender, ssize_t ret)
+{
+    sent_calls++;
+}
+
+/* Segments that must wait queue in order; the sender hears once. */
+static void test_pair_segments_wait_with_one_callback(void **state)
+{
+    struct pair *p = pair_new(false, 0, 12);
+    size_t len = tso_frame(p->buf, MSS, NETBE_VNET_GSO_TCPV4);
+
+    sent_calls = 0;
+    p->be->refuse = true;
+    assert_int_equal(
+        netbe_send_packet_async(&p->nic->nc, p->buf, len, count_sent), 0);
+    assert_int_equal(p->be->nc.incoming_queue->count, PAYLOAD / MSS);
+    p->be->refuse = false;
+    netbe_flush_queued(&p->be->nc);
+    assert_int_equal(sent_calls, 1);
+    assert_int_equal(p->be->nframes, PAYLOAD / MSS);
+    for (int i = 0; i < p->be->nframes; i++) {
+        assert_memory_equal(p->be->data[i] + ETH_IP_TCP,
+                            p->buf + 12 + ETH_IP_TCP + i * MSS, MSS);
+    }
+    pair_free(p);
+}
+
+/* A legacy big-endian NIC and a little-endian backend: fields swapped. */
+static void test_pair_header_byte_order(void **state)
+{
+    struct pair *p = pair_new(true, 12, 12);
+    size_t len = tso_frame(p->buf, MSS, NETBE_VNET_GSO_TCPV4);
+    uint8_t le[12];
+
+    assert_int_equal(netbe_set_vnet_be(&p->nic->nc, true), 0);
+    memcpy(le, p->buf, 12);
+    for (int k = 2; k < 10; k += 2) {
+        uint8_t t = p->buf[k];
+
+        p->buf[k] = p->buf[k + 1];
+        p->buf[k + 1] = t;
+    }
+    netbe_send_packet(&p->nic->nc, p->buf, len);
+    assert_int_equal(p->be->nframes, 1);
+    assert_memory_equal(p->be->data[0], le, 12);
+    assert_memory_equal(p->be->data[0] + 12, p->buf + 12, len - 12);
+    pair_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +614,13 @@ int main(void)
         T(test_checksum_only_frame),
         T(test_bad_header_dropped_and_counted),
 #undef T
+        cmocka_unit_test(test_pair_gso_to_plain_backend),
+        cmocka_unit_test(test_pair_header_lengths_converted),
+        cmocka_unit_test(test_pair_fewer_offloads_and_same_form),
+        cmocka_unit_test(test_pair_raw_frames),
+        cmocka_unit_test(test_pair_bad_header_counted),
+        cmocka_unit_test(test_pair_segments_wait_with_one_callback),
+        cmocka_unit_test(test_pair_header_byte_order),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
