@@ -27,6 +27,40 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 passed=0
 failed=0
 
+echo "== embedding (install, pkg-config, examples)"
+# As an external VMM would: install the release build, then compile the
+# examples against the installed tree with nothing but pkg-config.
+embed=$(mktemp -d /tmp/netbe-embed.XXXXXX)
+trap 'rm -rf "$embed"' EXIT
+embed_ok=1
+if meson install -C "$rel" --destdir "$embed/root" --quiet >"$embed/log" 2>&1; then
+    pc=$(find "$embed/root" -name netbe.pc -printf '%h\n' | head -1)
+    # netbe.pc says prefix=/usr/local (or the build's): relocate it into
+    # the destdir (pkg-config's --define-prefix guesses wrong with a
+    # multiarch libdir such as lib/x86_64-linux-gnu)
+    prefix=$(PKG_CONFIG_PATH=$pc pkg-config --variable=prefix netbe)
+    flags=$(PKG_CONFIG_PATH=$pc pkg-config --define-variable=prefix="$embed/root$prefix" \
+        --cflags --libs --static netbe) || embed_ok=0
+    for ex in bhyve-frontend push-nic; do
+        [ "$embed_ok" -eq 1 ] || break
+        # shellcheck disable=SC2086 # $flags is a list of words
+        cc -std=gnu11 -O2 -g -Wall -Wextra -Werror -o "$embed/$ex" \
+            "examples/$ex.c" $flags >>"$embed/log" 2>&1 || embed_ok=0
+    done
+else
+    embed_ok=0
+fi
+if [ "$embed_ok" -eq 1 ]; then
+    echo "examples built against the installed netbe.pc: passed"
+    passed=$((passed + 1))
+    export NETBE_EXAMPLE_BHYVE="$embed/bhyve-frontend"
+    export NETBE_EXAMPLE_PUSH="$embed/push-nic"
+else
+    echo "examples built against the installed netbe.pc: FAILED"
+    tail -40 "$embed/log"
+    failed=$((failed + 1))
+fi
+
 echo "== unit tests (cmocka)"
 for t in "$build"/tests/unit/test_*; do
     [ -x "$t" ] && [ -f "$t" ] || continue

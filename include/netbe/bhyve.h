@@ -22,8 +22,17 @@
  *   "netgraph..."                   likewise
  * and beyond the seed any -netdev option string whose first element is a
  * netdev type ("stream,addr.type=unix,addr.path=/run/vm.sock",
- * "dgram,...", "tap,ifname=t1,vnet_hdr=on", "hubport,hubid=0"), its id
- * generated when it has none.
+ * "dgram,...", "tap,ifname=t1,vnet_hdr=on", "hubport,hubid=0"), or its
+ * JSON form, its id "bhyveN" (the first N free) when it has none.  After
+ * a bhyve tap name, "mac=" and "mtu=" (the frontend's: bhyve's
+ * pci_virtio_net reads them from the same string) are ignored, the tap's
+ * "vnet_hdr=", "sndbuf=", "script=", "downscript=" and "queue-bytes="
+ * pass, and any other key is "Invalid parameter 'X'".  The netdev must be
+ * one queue without a peer ("queues=1").
+ *
+ * Receive starts disabled, as bhyve's (its tap event is added disabled):
+ * frames wait, and the callback runs once the frontend called
+ * netbe_rx_enable() (when its receive ring is ready).
  *
  * The virtio-net header: netbe_get_cap() says which virtio-net features
  * the backend can do with headers (0 when it carries none: stream, dgram,
@@ -35,7 +44,9 @@
  * frontend prepends its own (zeroed) header on receive and strips it on
  * send, as bhyve's pci_virtio_net does.  Offload work the frontend did
  * not accept (GSO, partial checksums) is done in software by the core
- * before a frame reaches it (DESIGN invariant 5).
+ * before a frame reaches it (DESIGN invariant 5).  A netbe_set_cap() that
+ * changes the header length or offloads drops (as purged) the frames
+ * waiting in the old form on either side of the pull NIC.
  *
  * Threads: unlike bhyve, every function here runs on the thread of the
  * context's loop (or the embedder serialises the calls); the callback is
@@ -98,13 +109,16 @@ void netbe_bhyve_set_ctx(struct netbe_ctx *ctx);
  * netbe_init() - bhyve's netbe_init: create the backend named by @opts
  * @ret: out, the backend; NULL on failure
  * @opts: "tap0", "vmnet0", a -netdev string, ... (see above)
- * @cb: called from the loop while frames wait and receive is enabled
+ * @cb: called from the loop while frames wait and receive is enabled;
+ *       NULL for a frontend that polls netbe_peek_recvlen() (then the
+ *       context needs no loop)
  * @param: for @cb
  *
  * Uses the context of netbe_bhyve_set_ctx(); the error, if any, is logged
  * (QEMU's message where QEMU has one).
  * Return: 0, or an errno value: EINVAL (no such backend, bad options, no
  *         context set), ENOTSUP (netmap, vale, netgraph), or the backend's
+ *         (the errno of the system call that failed it, else EINVAL)
  */
 int netbe_init(struct net_backend **ret, const char *opts, net_be_rxeof_t cb,
                void *param);
@@ -122,20 +136,32 @@ int netbe_init_ctx(struct netbe_ctx *ctx, struct net_backend **ret,
  * netbe_cleanup() - delete the backend and its pull NIC; frames still
  * waiting are counted as purged
  * @be: may be NULL
+ *
+ * Safe from inside the callback (@be is freed when the callback returns;
+ * the frontend must not use it after this call), and after the netdev was
+ * deleted under it (netdev_del) or the context freed: then every other
+ * function on @be does nothing (0, -1 with ENODEV for netbe_send()).
  */
 void netbe_cleanup(struct net_backend *be);
 
 /**
  * netbe_get_cap() - Return: the NETBE_VIRTIO_NET_F_* offloads the backend
- * can do (with vnet headers), 0 when it carries no headers
+ * can do (with vnet headers), 0 when it carries no headers: CSUM,
+ * GUEST_CSUM, GUEST_TSO4/6, GUEST_ECN, HOST_TSO4/6, HOST_ECN (not yet
+ * UFO or USO: whether the device has them is not probed)
  */
 uint64_t netbe_get_cap(struct net_backend *be);
 
 /**
  * netbe_set_cap() - enable the negotiated @features (those of
  * netbe_get_cap() that the guest took) with the frontend's header length
+ * @features: its bits other than the offloads (MAC, MRG_RXBUF, ...) are
+ *            the frontend's and ignored
  * @vnet_hdr_len: 0, 10 or 12
- * Return: 0, or -1 for another length or features the backend cannot do
+ *
+ * May be called again (a guest reset), to another length or 0.
+ * Return: 0, or -1 for another length or offloads the backend cannot do
+ *         (any offload without a header); nothing changed then
  */
 int netbe_set_cap(struct net_backend *be, uint64_t features,
                   unsigned vnet_hdr_len);
@@ -145,7 +171,8 @@ int netbe_set_cap(struct net_backend *be, uint64_t features,
  * in front) from the frontend into the graph
  * Return: the frame's length when it went, was queued or was dropped
  *         (counted on the pull NIC: link down, no peer, queue full), -1
- *         with errno on a bad frame (EMSGSIZE: over NETBE_NET_BUFSIZE)
+ *         with errno on a bad frame (EMSGSIZE: over NETBE_NET_BUFSIZE,
+ *         counted as drop_oversize) or ENODEV (its graph is gone)
  */
 ssize_t netbe_send(struct net_backend *be, const struct iovec *iov, int iovcnt);
 
@@ -158,12 +185,14 @@ ssize_t netbe_peek_recvlen(struct net_backend *be);
 /**
  * netbe_recv() - take the next waiting frame into @iov
  * Return: its length, 0 when none waits, -1 with errno EMSGSIZE when it
- *         does not fit in @iov (it is dropped then, and counted)
+ *         does not fit in @iov (it is dropped then, and counted on the
+ *         pull NIC as drop_error)
  */
 ssize_t netbe_recv(struct net_backend *be, const struct iovec *iov, int iovcnt);
 
 /**
- * netbe_rx_discard() - drop the next waiting frame
+ * netbe_rx_discard() - drop the next waiting frame (counted on the pull
+ * NIC as drop_error)
  * Return: its length, 0 when none waits
  */
 ssize_t netbe_rx_discard(struct net_backend *be);
@@ -178,6 +207,11 @@ void netbe_rx_disable(struct net_backend *be);
 /**
  * netbe_rx_enable() - call the callback again (from the loop's next turn
  * when frames wait)
+ *
+ * The callback is level-triggered, as bhyve's tap event: after it
+ * returns, it runs again while frames wait and receive is enabled (at
+ * once when it took a frame, a millisecond later when it took none, so
+ * that a frontend that neither drains nor disables does not spin).
  */
 void netbe_rx_enable(struct net_backend *be);
 

@@ -5,6 +5,7 @@
 #define NETBE_NETBE_H
 
 #include "netbe/backend.h"
+#include "netbe/bhyve.h"
 #include "netbe/error.h"
 #include "netbe/log.h"
 #include "netbe/loop.h"
