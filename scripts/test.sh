@@ -47,16 +47,23 @@ if meson install -C "$rel" --destdir "$embed/root" --quiet >"$embed/log" 2>&1; t
         cc -std=gnu11 -O2 -g -Wall -Wextra -Werror -o "$embed/$ex" \
             "examples/$ex.c" $flags >>"$embed/log" 2>&1 || embed_ok=0
     done
+    # and a C++ VMM: every public header compiles as C++ and links
+    if [ "$embed_ok" -eq 1 ]; then
+        # shellcheck disable=SC2086
+        c++ -std=c++11 -Wall -Wextra -Werror -o "$embed/cxx_headers" \
+            tests/embed/cxx_headers.cc $flags >>"$embed/log" 2>&1 &&
+            "$embed/cxx_headers" >>"$embed/log" 2>&1 || embed_ok=0
+    fi
 else
     embed_ok=0
 fi
 if [ "$embed_ok" -eq 1 ]; then
-    echo "examples built against the installed netbe.pc: passed"
+    echo "examples (C and C++) built against the installed netbe.pc: passed"
     passed=$((passed + 1))
     export NETBE_EXAMPLE_BHYVE="$embed/bhyve-frontend"
     export NETBE_EXAMPLE_PUSH="$embed/push-nic"
 else
-    echo "examples built against the installed netbe.pc: FAILED"
+    echo "examples (C and C++) built against the installed netbe.pc: FAILED"
     tail -40 "$embed/log"
     failed=$((failed + 1))
 fi

@@ -405,6 +405,16 @@ int netbe_macaddr_check(const uint8_t mac[6], struct netbe_error **errp);
 bool netbe_can_receive(struct netbe_client *nc);
 /** netbe_can_send() - Return: whether @sender's peer takes a frame now */
 bool netbe_can_send(struct netbe_client *sender);
+/**
+ * netbe_peer_queue_has_room() - whether the queue at @sender's peer is
+ * below its frame and byte limits
+ *
+ * A backend told "not now" (its frame queued) stops reading; one that
+ * reads in batches may finish the batch while this holds, so that a slow
+ * receiver still gets frames a batch at a time, and then waits for the
+ * sent-callbacks of all of them.
+ */
+bool netbe_peer_queue_has_room(struct netbe_client *sender);
 
 /*
  * The send family returns the size when the frame was delivered or dropped

@@ -74,11 +74,17 @@ struct netbe_vnet_hdr_mrg_rxbuf {
     uint16_t num_buffers;
 };
 
-_Static_assert(sizeof(struct netbe_vnet_hdr) == NETBE_VNET_HDR_LEN,
-               "virtio_net_hdr is 10 bytes");
-_Static_assert(sizeof(struct netbe_vnet_hdr_mrg_rxbuf) ==
-                   NETBE_VNET_HDR_MRG_LEN,
-               "virtio_net_hdr_mrg_rxbuf is 12 bytes");
+/* C11's _Static_assert is static_assert in C++ */
+#ifdef __cplusplus
+#define NETBE_STATIC_ASSERT static_assert
+#else
+#define NETBE_STATIC_ASSERT _Static_assert
+#endif
+NETBE_STATIC_ASSERT(sizeof(struct netbe_vnet_hdr) == NETBE_VNET_HDR_LEN,
+                    "virtio_net_hdr is 10 bytes");
+NETBE_STATIC_ASSERT(sizeof(struct netbe_vnet_hdr_mrg_rxbuf) ==
+                        NETBE_VNET_HDR_MRG_LEN,
+                    "virtio_net_hdr_mrg_rxbuf is 12 bytes");
 
 /*
  * A header decoded to host order, and what netbe_vnet_validate() learnt

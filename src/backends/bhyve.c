@@ -565,6 +565,7 @@ static int name_to_opts(struct netbe_ctx *ctx, const char *str,
     const char *rest = str[n] == ',' ? str + n + 1 : NULL;
     const struct netbe_backend_type *type;
     struct netbe_opts *opts = NULL;
+    const char *q, *fds;
 
     memcpy(first, str, n);
     type = netbe_backend_find(first);
@@ -595,6 +596,15 @@ static int name_to_opts(struct netbe_ctx *ctx, const char *str,
     }
     if (!netbe_opts_get(opts, "id")) {
         set_generated_id(ctx, opts);
+    }
+    /* refused before the backend is made: no script runs, no tap opens */
+    q = netbe_opts_get(opts, "queues");
+    fds = netbe_opts_get(opts, "fds");
+    if ((q && strcmp(q, "1") != 0) || (fds && strchr(fds, ':'))) {
+        netbe_error_setg(errp, "netdev '%s': the bhyve API takes one queue",
+                         netbe_opts_get(opts, "id"));
+        netbe_opts_free(opts);
+        return EINVAL;
     }
     *out = opts;
     return 0;

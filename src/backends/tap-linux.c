@@ -18,8 +18,9 @@
  *
  * Packet path: the non-blocking fd on the netbe loop; up to READ_BATCH
  * frames per wakeup into one buffer allocated once, sent inside one
- * batch; reading stops while the peer's queue holds our frame and resumes
- * in the sent-callback.  One writev() per received frame (a tap takes one
+ * batch; a frame the peer's queue holds ("not now") stops reading once
+ * the batch is read or the queue is at its limits, and reading resumes
+ * when the sent-callbacks of all that waited came.  One writev() per received frame (a tap takes one
  * frame per write); EAGAIN is "not now" and the WRITE watch hands the
  * core's queue back.
  *
@@ -77,7 +78,8 @@ struct tap {
     int fd;
     void *watch;
     unsigned events;
-    bool read_paused;   /* a frame waits at the peer: stop reading */
+    bool read_paused;   /* frames wait at the peer: stop reading */
+    unsigned waiting;   /* ... this many: reading resumes once all went */
     bool dead;          /* the device went away: watch no more */
     bool write_blocked; /* a write said EAGAIN: watch for WRITE */
     bool using_vnet_hdr;
@@ -564,7 +566,10 @@ static void tap_sent(struct netbe_client *nc, ssize_t ret)
     struct tap *s = to_tap(nc);
 
     (void)ret;
-    if (s->read_paused) {
+    if (s->waiting) {
+        s->waiting--;
+    }
+    if (s->read_paused && !s->waiting) {
         s->read_paused = false;
         tap_update(s);
     }
@@ -592,8 +597,14 @@ static void tap_readable(struct tap *s, unsigned events)
     int i;
 
     netbe_batch_begin(s->nc.ctx);
-    for (i = 0; i < READ_BATCH && !s->read_paused && !s->dead; i++) {
-        ssize_t n = read(s->fd, s->rbuf, bufsize);
+    for (i = 0; i < READ_BATCH && !s->dead; i++) {
+        ssize_t n;
+
+        /* told "not now": the rest of the batch while the queue has room */
+        if (s->read_paused && !netbe_peer_queue_has_room(&s->nc)) {
+            break;
+        }
+        n = read(s->fd, s->rbuf, bufsize);
 
         if (n < 0) {
             if (errno == EINTR) {
@@ -612,6 +623,7 @@ static void tap_readable(struct tap *s, unsigned events)
         if (netbe_send_packet_async(&s->nc, s->rbuf + hdr, (size_t)n - hdr,
                                     tap_sent) == 0) {
             s->read_paused = true;
+            s->waiting++;
         }
     }
     netbe_batch_end(s->nc.ctx);

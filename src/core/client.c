@@ -696,6 +696,17 @@ bool netbe_can_send(struct netbe_client *sender)
     return netbe_can_receive(sender->peer);
 }
 
+bool netbe_peer_queue_has_room(struct netbe_client *sender)
+{
+    struct netbe_queue *q;
+
+    if (!sender || !sender->peer || !sender->peer->incoming_queue) {
+        return false;
+    }
+    q = sender->peer->incoming_queue;
+    return q->count < q->maxlen && (!q->max_bytes || q->bytes < q->max_bytes);
+}
+
 void netbe_batch_begin(struct netbe_ctx *ctx)
 {
     ctx->batch_depth++;
@@ -812,11 +823,17 @@ static ssize_t deliver_to_client(struct netbe_client *sender, unsigned flags,
         return 0;
     }
     if (nc->priv->dying) {
-        /* deleted itself meanwhile: a frame it did not take is purged */
-        if (ret <= 0) {
-            nc->stats.drop_purged++;
+        /*
+         * deleted itself meanwhile: a frame it took is counted as taken,
+         * one it did not is purged; it flushes no more
+         */
+        if (ret > 0) {
+            nc->stats.rx_frames++;
+            nc->stats.rx_bytes += size;
+            return ret;
         }
-        return ret > 0 ? ret : (ssize_t)size;
+        nc->stats.drop_purged++;
+        return (ssize_t)size;
     }
     if (ret > 0) {
         nc->stats.rx_frames++;

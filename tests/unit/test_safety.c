@@ -150,6 +150,8 @@ static void test_del_self_in_receive(void **state)
     /* b is gone; a heard of all five: two taken, three purged */
     assert_int_equal(tl_log.cleanups, 1);
     assert_string_equal(tl_log.cleaned[0], "b");
+    /* the frame it took as it deleted itself counts as taken */
+    assert_int_equal(tl_log.cleaned_rx[0], 2);
     assert_null(a->nc.peer);
     assert_int_equal(tl_log.sent, 5);
     assert_true(tl_log.sent_ret[0] > 0);
@@ -174,6 +176,7 @@ static void test_del_self_in_direct_receive(void **state)
     assert_int_equal(tl_send(&a->nc, 60, 1), 60);
     assert_int_equal(tl_send(&a->nc, 61, 2), 61);
     assert_int_equal(tl_log.cleanups, 1);
+    assert_int_equal(tl_log.cleaned_rx[0], 2);
     assert_null(a->nc.peer);
 }
 

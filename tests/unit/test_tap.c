@@ -456,9 +456,9 @@ static void test_backpressure(void **state)
         wire_send(w, frame, sizeof(frame));
     }
     pump(100);
-    /* one frame waits at the peer; the rest stayed in the kernel */
+    /* one batch waits at the peer; the rest stayed in the kernel */
     assert_int_equal(test_frames(p), 0);
-    assert_int_equal(p->nc.incoming_queue->count, 1);
+    assert_int_equal(p->nc.incoming_queue->count, 64);
     assert_int_equal(t->stats.drop_queue_full, 0);
     /* the peer takes again: every frame comes, none lost, in order */
     p->mode = TL_ACCEPT;
@@ -470,6 +470,41 @@ static void test_backpressure(void **state)
     assert_int_equal(p->nframes, 100);
     assert_int_equal(p->frames[TL_MAX_FRAMES - 1].data[14], (uint8_t)(99 + 14));
     assert_int_equal(t->stats.tx_frames, 100);
+    close(w);
+    netbe_ctx_free(ctx);
+}
+
+/* The rest of a batch goes only while the peer's queue has room. */
+static void test_backpressure_byte_limit(void **state)
+{
+    struct netbe_ctx *ctx = netbe_ctx_new(loop);
+    uint8_t frame[200];
+    struct tl_client *p;
+    struct netbe_client *t;
+    int w, i;
+
+    t = add_tap(ctx, "tap,id=t0,ifname=" IFNAME ",script=no,downscript=no");
+    p = tl_backend(ctx, "peer", t);
+    netbe_client_set_queue_bytes(&p->nc, 2048);
+    w = wire_open(IFNAME);
+    pump(20);
+    p->mode = TL_REFUSE;
+    for (i = 0; i < 100; i++) {
+        make_frame(frame, sizeof(frame), (uint8_t)i);
+        wire_send(w, frame, sizeof(frame));
+    }
+    pump(100);
+    assert_true(p->nc.incoming_queue->count > 1);
+    assert_true(p->nc.incoming_queue->count < 64);
+    assert_true(p->nc.incoming_queue->bytes < 2048 + 512);
+    p->mode = TL_ACCEPT;
+    netbe_flush_queued(&p->nc);
+    for (i = 0; i < 3000 && p->nframes < 100; i++) {
+        pump(1);
+    }
+    assert_int_equal(p->nframes, 100);
+    assert_int_equal(t->stats.tx_frames, 100);
+    assert_int_equal(t->stats.drop_queue_full, 0);
     close(w);
     netbe_ctx_free(ctx);
 }
@@ -673,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_busy),
         cmocka_unit_test(test_write_eagain),
+        cmocka_unit_test(test_backpressure_byte_limit),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

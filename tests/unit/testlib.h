@@ -74,6 +74,7 @@ struct tl_client {
 static struct {
     int cleanups;
     char cleaned[TL_LOG_MAX][64];
+    uint64_t cleaned_rx[TL_LOG_MAX]; /* their rx_frames then */
     int flushes;
     char flushed[TL_LOG_MAX][64];
     int rx_after_cleanup; /* frames offered to a cleaned-up client */
@@ -214,6 +215,7 @@ static TL_UNUSED void tl_cleanup(struct netbe_client *nc)
 {
     if (tl_log.cleanups < TL_LOG_MAX) {
         snprintf(tl_log.cleaned[tl_log.cleanups], 64, "%s", nc->name);
+        tl_log.cleaned_rx[tl_log.cleanups] = nc->stats.rx_frames;
     }
     tl_log.cleanups++;
     tl_of(nc)->cleaned = true;
