@@ -47,6 +47,7 @@ struct netbe_ctx *netbe_ctx_new(struct netbe_loop *loop)
     ctx->loop = loop;
     TAILQ_INIT(&ctx->clients);
     LIST_INIT(&ctx->hubs);
+    LIST_INIT(&ctx->chardevs);
     TAILQ_INIT(&ctx->dying);
     ctx->queue_max_bytes = NETBE_QUEUE_DEFAULT_BYTES;
     return ctx;
@@ -95,6 +96,7 @@ void netbe_ctx_free(struct netbe_ctx *ctx)
         }
     }
     hubs_free(ctx);
+    chardevs_free_all(ctx);
     pool_destroy(ctx);
     free(ctx->scratch);
     free(ctx);
