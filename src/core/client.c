@@ -1144,13 +1144,14 @@ void netbe_print_client(FILE *out, struct netbe_client *nc)
         fprintf(out, "filters:\n");
     }
     TAILQ_FOREACH (nf, &nc->filters, next) {
-        fprintf(out, "  - %s: type=%s,netdev=%s,queue=%s,status=%s", nf->id,
-                nf->ops->type, nc->name, direction_name(nf->direction),
-                nf->on ? "on" : "off");
+        fprintf(out, "  - %s: type=%s", nf->id, nf->ops->type);
         if (nf->ops->print_info) {
             nf->ops->print_info(nf, out);
         }
-        fprintf(out, "\n");
+        fprintf(out, ",position=%s,status=%s,insert=%s,netdev=%s,queue=%s\n",
+                nf->position, nf->on ? "on" : "off",
+                nf->insert_before ? "before" : "behind", nc->name,
+                direction_name(nf->direction));
     }
 }
 

@@ -43,6 +43,9 @@ struct cmdline {
     const char **chardevs; /* -chardev, checked while parsing */
     struct netbe_opts **chardev_opts;
     int n_chardevs;
+    const char **objects; /* -object, checked while parsing */
+    struct netbe_opts **object_opts;
+    int n_objects;
     const char *pidfile;
     bool nodefaults, daemonize;
     int verbose;
@@ -81,6 +84,11 @@ static void usage(FILE *out)
           "                a character device for the filters "
           "(repeatable);\n"
           "                '-chardev help' lists the backends\n"
+          "-object TYPE,id=ID[,prop=value][,...]\n"
+          "                a net filter (filter-dump, filter-buffer,\n"
+          "                filter-mirror, filter-redirector) or netbe's\n"
+          "                switch-dump (repeatable); '-object help' lists "
+          "them\n"
           "-monitor DEV    HMP monitor on DEV: stdio, "
           "unix:PATH,server=on,wait=off\n"
           "                or none (repeatable)\n"
@@ -127,6 +135,11 @@ static void cmdline_free(struct cmdline *cl)
     }
     free(cl->chardevs);
     free(cl->chardev_opts);
+    for (i = 0; i < cl->n_objects; i++) {
+        netbe_opts_free(cl->object_opts[i]);
+    }
+    free(cl->objects);
+    free(cl->object_opts);
 }
 
 static void add_netopt(struct netopt **v, int *n, const char *opt,
@@ -145,6 +158,7 @@ enum {
     OPT_DAEMONIZE,
     OPT_MONITOR,
     OPT_CHARDEV,
+    OPT_OBJECT,
     OPT_DEBUG,
     OPT_VERBOSE,
     OPT_HELP,
@@ -163,6 +177,7 @@ static const struct {
     {"daemonize", OPT_DAEMONIZE, false},
     {"monitor", OPT_MONITOR, true},
     {"chardev", OPT_CHARDEV, true},
+    {"object", OPT_OBJECT, true},
     {"d", OPT_DEBUG, false},
     {"v", OPT_VERBOSE, false},
     {"h", OPT_HELP, false},
@@ -223,6 +238,11 @@ static void parse_argv(int argc, char **argv, struct cmdline *cl)
             cl->chardevs = netbe_realloc(cl->chardevs,
                                          (cl->n_chardevs + 1) * sizeof(char *));
             cl->chardevs[cl->n_chardevs++] = argv[++i];
+            break;
+        case OPT_OBJECT:
+            cl->objects = netbe_realloc(cl->objects,
+                                        (cl->n_objects + 1) * sizeof(char *));
+            cl->objects[cl->n_objects++] = argv[++i];
             break;
         case OPT_DEBUG:
             cl->verbose = 2;
@@ -392,6 +412,64 @@ static int create_chardevs(struct daemon *d, struct cmdline *cl)
         }
         if (d->stop) {
             return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * -object: QEMU checks the type, id, keys and their types while it reads
+ * the command line (those messages name the option), and makes the
+ * objects after the netdevs (those do not).
+ */
+static void parse_objects(struct cmdline *cl)
+{
+    struct netbe_error *err = NULL;
+    int i, j, r;
+
+    cl->object_opts =
+        netbe_malloc0((cl->n_objects + 1) * sizeof(*cl->object_opts));
+    for (i = 0; i < cl->n_objects; i++) {
+        struct netbe_opts *o;
+        const char *id;
+
+        o = netbe_opts_parse_any(cl->objects[i], NETBE_OBJECT_TYPE_KEY, &err);
+        if (!o) {
+            goto fail;
+        }
+        cl->object_opts[i] = o;
+        r = netbe_object_help(o, stdout, &err);
+        if (r > 0) {
+            cmdline_free(cl);
+            exit(0);
+        }
+        if (r < 0 || netbe_object_check_opts(o, &err) < 0) {
+            goto fail;
+        }
+        id = netbe_opts_get(o, "id");
+        for (j = 0; j < i; j++) {
+            if (!strcmp(netbe_opts_get(cl->object_opts[j], "id"), id)) {
+                netbe_error_setg(&err, "Duplicate ID '%s' for object", id);
+                goto fail;
+            }
+        }
+    }
+    return;
+
+fail:
+    die("-object %s: %s", cl->objects[i], netbe_error_msg(err));
+}
+
+static int create_objects(struct daemon *d, struct cmdline *cl)
+{
+    struct netbe_error *err = NULL;
+    int i;
+
+    for (i = 0; i < cl->n_objects; i++) {
+        if (netbe_object_add_cmdline(d->ctx, cl->object_opts[i], &err) < 0) {
+            fprintf(stderr, "netbe: %s\n", netbe_error_msg(err));
+            netbe_error_free(err);
+            return -1;
         }
     }
     return 0;
@@ -772,6 +850,7 @@ int main(int argc, char **argv)
     parse_netopts(cl.netdevs, cl.n_netdevs, true);
     parse_netopts(cl.nets, cl.n_nets, false);
     parse_chardevs(&cl);
+    parse_objects(&cl);
     netdev_help(&cl);
 
     /* Fork before the loop exists: libuv does not survive a fork well. */
@@ -799,6 +878,9 @@ int main(int argc, char **argv)
         r = create_monitors(&d, &cl);
     }
     if (r == 0 && create_clients(&d, &cl) < 0) {
+        r = -1;
+    }
+    if (r == 0 && create_objects(&d, &cl) < 0) {
         r = -1;
     }
     if (r != 0) {
