@@ -128,6 +128,23 @@ void netbe_pcap_sink_frame(struct netbe_pcap_sink *s, const struct iovec *iov,
 int netbe_dump_check_maxlen(const struct netbe_opts *opts, const char *type,
                             struct netbe_error **errp);
 
+/* ---- filter-redirector's input, for the fuzz target (mirror.c) ---- */
+
+/**
+ * netbe_redirector_new_bare() - a filter-redirector with no chardevs: its
+ * input comes only from netbe_redirector_feed()
+ */
+struct netbe_filter *
+netbe_redirector_new_bare(const struct netbe_filter_conf *conf, const char *id,
+                          bool vnet_hdr, struct netbe_error **errp);
+/**
+ * netbe_redirector_feed() - bytes read from indev: whole frames go on
+ * Return: 0, or -1 (with @errp) when the bytes are no stream of frames:
+ *         the reader disconnects that peer
+ */
+int netbe_redirector_feed(struct netbe_filter *nf, const uint8_t *buf,
+                          size_t len, struct netbe_error **errp);
+
 /*
  * Warnings a peer or a slow reader can cause again and again: logged the
  * 1st, 2nd, 4th, 8th... time.  Return: whether to log this one.

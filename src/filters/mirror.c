@@ -150,6 +150,8 @@ static ssize_t redirector_receive_iov(struct netbe_filter *nf,
     return (ssize_t)size;
 }
 
+static const struct netbe_filter_ops redirector_ops;
+
 /* ---- in ---- */
 
 static bool peer_has_room(struct netbe_client *sender)
@@ -226,16 +228,50 @@ static void resume_cb(void *opaque)
     in_update(opaque);
 }
 
+int netbe_redirector_feed(struct netbe_filter *nf, const uint8_t *buf,
+                          size_t len, struct netbe_error **errp)
+{
+    struct mirror *m = nf->opaque;
+    struct netbe_ctx *ctx = nf->netdev->ctx;
+    int r;
+
+    netbe_batch_begin(ctx);
+    r = netbe_rstate_fill(&m->rs, buf, len, errp);
+    netbe_batch_end(ctx);
+    if (r < 0) {
+        netbe_rstate_reset(&m->rs);
+    }
+    return r;
+}
+
+struct netbe_filter *
+netbe_redirector_new_bare(const struct netbe_filter_conf *conf, const char *id,
+                          bool vnet_hdr, struct netbe_error **errp)
+{
+    struct netbe_filter *nf =
+        netbe_filter_attach(conf, &redirector_ops, id, NULL, errp);
+    struct mirror *m;
+
+    if (!nf) {
+        return NULL;
+    }
+    m = netbe_malloc0(sizeof(*m));
+    m->nf = nf;
+    m->redirector = true;
+    m->vnet_hdr = vnet_hdr;
+    m->loop = netbe_ctx_loop(conf->netdev->ctx);
+    netbe_rstate_init(&m->rs, vnet_hdr, 0, in_frame, m);
+    nf->opaque = m;
+    return nf;
+}
+
 static void in_read(void *opaque, const uint8_t *buf, size_t len)
 {
     struct mirror *m = opaque;
     struct netbe_error *err = NULL;
-    struct netbe_ctx *ctx = m->nf->netdev->ctx;
     int r;
 
-    netbe_batch_begin(ctx);
-    r = netbe_rstate_fill(&m->rs, buf, len, &err);
-    netbe_batch_end(ctx);
+    r = netbe_redirector_feed(m->nf, buf, len, &err);
     if (r < 0) {
         m->bad++;
         if (netbe_filter_warn_hit(&m->warn_in)) {
@@ -244,7 +280,6 @@ static void in_read(void *opaque, const uint8_t *buf, size_t len)
                               m->nf->id, m->indev_id, netbe_error_msg(err));
         }
         netbe_error_free(err);
-        netbe_rstate_reset(&m->rs);
         netbe_chardev_disconnect(m->in);
         return;
     }
