@@ -72,27 +72,7 @@ static int sd_create(struct netbe_ctx *ctx, const char *id,
 {
     struct switch_dump *sd;
     uint64_t hub = netbe_opts_get_number(opts, "hubid", 0);
-    int dummy;
 
-    /* a hub exists while it has ports: is one of them on hub N? */
-    {
-        struct netbe_client *nc;
-        bool found = false;
-
-        for (nc = netbe_client_first(ctx); nc && !found;
-             nc = netbe_client_next(nc)) {
-            found = nc->info->type == NETBE_DRIVER_HUBPORT &&
-                    netbe_hub_id_for_client(nc, &dummy) == 0 &&
-                    (uint64_t)dummy == hub;
-        }
-        if (!found) {
-            netbe_error_setg(errp,
-                             "hub %" PRIu64 " not found (or it has no "
-                             "port yet)",
-                             hub);
-            return -1;
-        }
-    }
     sd = netbe_malloc0(sizeof(*sd));
     sd->ctx = ctx;
     sd->obj.id = netbe_strdup(id);
@@ -107,7 +87,10 @@ static int sd_create(struct netbe_ctx *ctx, const char *id,
     }
     sd->tap = netbe_hub_tap_add(ctx, (int)hub, tap_frame, tap_gone, sd);
     if (!sd->tap) {
-        netbe_error_setg(errp, "hub %" PRIu64 " not found", hub);
+        netbe_error_setg(errp,
+                         "Parameter 'hubid' expects the id of a hub: "
+                         "hub %" PRIu64 " not found",
+                         hub);
         netbe_pcap_sink_close(&sd->sink);
         free(sd->obj.id);
         free(sd);

@@ -110,8 +110,8 @@ def test_help_texts(procs, netbe):
     assert answers[1].endswith(
         "],id=str[,prop=value][,...] -- add host network device\n")
     names = [line.split(" ")[0] for line in answers[2].splitlines()]
-    assert names == ["help|?", "info", "netdev_add", "netdev_del", "quit|q",
-                     "set_link"]
+    assert names == ["help|?", "info", "netdev_add", "netdev_del",
+                     "object_add", "object_del", "quit|q", "set_link"]
     # QEMU's info has dozens of subcommands; netbe has network and stats
     assert answers[3] == answers[4] == (
         "info network  -- show the network state\n"
