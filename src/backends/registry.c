@@ -15,6 +15,9 @@
 #include <unistd.h>
 
 #include "backends/backends.h"
+#ifdef NETBE_HAVE_SLIRP
+#include "backends/user.h"
+#endif
 #include "netbe/backend.h"
 #include "netbe/util.h"
 
@@ -31,7 +34,10 @@ static const struct netbe_backend_type *const backend_types[] = {
     &netbe_backend_hubport,
 #ifdef __linux__
     &netbe_backend_tap,
-    /* user, l2tpv3, vde come here */
+#ifdef NETBE_HAVE_SLIRP
+    &netbe_backend_user,
+#endif
+    /* l2tpv3, vde come here */
     &netbe_backend_bridge,
 #endif
     NULL,
