@@ -29,6 +29,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <pwd.h>
@@ -62,6 +63,7 @@ struct fdslot {
     int want;        /* SLIRP_POLL_* asked for in that fill */
     int revents;     /* SLIRP_POLL_* seen since that fill */
     uint8_t listens; /* 0 not known yet, 1 no, 2 a listening socket */
+    bool owned;      /* a socket of libslirp's, counted in open_fds */
 };
 
 struct user {
@@ -79,8 +81,8 @@ struct user {
     size_t nslots;
     int *polled, *prev; /* the fds of this fill and of the last one */
     size_t npolled, nprev, cap;
-    unsigned nfds;  /* of the last fill, counted in open_fds */
-    unsigned opens; /* frames since that may each have opened a socket */
+    unsigned nowned;     /* slots owned, counted in open_fds */
+    uint32_t reconciled; /* the fill whose sockets were last recounted */
 
     struct in_addr host; /* the host's address on the guest network */
     char *smb_dir;
@@ -94,7 +96,7 @@ struct utimer {
     void *timer;
 };
 
-/* sockets of all user netdevs at their last fill, against the budget */
+/* sockets of all user netdevs, against the budget */
 static unsigned open_fds;
 
 static const struct netbe_client_info user_info;
@@ -531,13 +533,52 @@ static unsigned fd_budget(void)
     return rl.rlim_cur / 2 > 32 ? (unsigned)(rl.rlim_cur / 2) : 32;
 }
 
-static bool at_limit(const struct user *u)
+static void own(struct user *u, struct fdslot *s)
 {
-    return open_fds + u->opens >= fd_budget();
+    if (!s->owned) {
+        s->owned = true;
+        u->nowned++;
+        open_fds++;
+    }
+}
+
+static void disown(struct user *u, struct fdslot *s)
+{
+    if (s->owned) {
+        s->owned = false;
+        u->nowned--;
+        open_fds--;
+    }
+}
+
+/*
+ * libslirp announces most sockets it opens and closes, not all: the
+ * fills add what it polls, and at the limit what it no longer polls and
+ * has closed is found (once per fill) and forgotten.
+ */
+static bool at_limit(struct user *u)
+{
+    unsigned budget = fd_budget();
+    size_t fd;
+
+    if (open_fds < budget) {
+        return false;
+    }
+    if (u->reconciled != u->gen) {
+        u->reconciled = u->gen;
+        for (fd = 0; fd < u->nslots; fd++) {
+            struct fdslot *s = &u->slots[fd];
+
+            if (s->owned && s->gen != u->gen && fcntl((int)fd, F_GETFD) < 0) {
+                disown(u, s);
+            }
+        }
+    }
+    return open_fds >= budget;
 }
 
 /* Would libslirp open a host socket for this frame from the guest? */
-static bool opens_socket(const struct user *u, const uint8_t *f, size_t len)
+static bool opens_socket(struct user *u, const uint8_t *f, size_t len)
 {
     const uint8_t *l4;
     size_t rem, ihl;
@@ -717,6 +758,7 @@ static int add_poll(int fd, int events, void *opaque)
         s->revents = 0;
         u->polled[u->npolled++] = fd;
     }
+    own(u, s);
     /* the same fd twice in one fill is one entry with both events */
     s->want |= events;
     apply(u, fd, s->want);
@@ -796,10 +838,6 @@ static void poll_now(struct user *u)
         u->gen = 1;
     }
     slirp_pollfds_fill(u->slirp, &timeout, add_poll, u);
-    open_fds -= u->nfds;
-    u->nfds = (unsigned)u->npolled;
-    open_fds += u->nfds;
-    u->opens = 0;
     for (i = 0; i < u->nprev; i++) {
         int fd = u->prev[i];
 
@@ -914,6 +952,12 @@ static void cb_timer_mod(void *timer, int64_t expire_ms, void *opaque)
 
 static void cb_register_poll_fd(int fd, void *opaque)
 {
+    struct user *u = opaque;
+    struct fdslot *s = slot_of(u, fd);
+
+    if (s && !u->dead) {
+        own(u, s);
+    }
 }
 
 /* libslirp closes @fd next: out of the set while it is still open. */
@@ -925,6 +969,7 @@ static void cb_unregister_poll_fd(int fd, void *opaque)
         struct fdslot *s = &u->slots[fd];
 
         set_drop(u, fd, s);
+        disown(u, s);
         s->listens = 0;
         s->gen = 0;
     }
@@ -966,16 +1011,13 @@ static ssize_t user_receive(struct netbe_client *nc, const uint8_t *buf,
 {
     struct user *u = to_user(nc);
 
-    if (opens_socket(u, buf, size)) {
-        if (at_limit(u)) {
-            nc->stats.drop_oversize++;
-            netbe_warn_limited(&u->limit_warn,
-                               "user %s: %u sockets open, the limit: "
-                               "dropping the guest's new connections",
-                               nc->name, open_fds + u->opens);
-            return (ssize_t)size;
-        }
-        u->opens++;
+    if (opens_socket(u, buf, size) && at_limit(u)) {
+        nc->stats.drop_oversize++;
+        netbe_warn_limited(&u->limit_warn,
+                           "user %s: %u sockets open, the limit: dropping "
+                           "the guest's new connections",
+                           nc->name, open_fds);
+        return (ssize_t)size;
     }
     slirp_input(u->slirp, buf, (int)size);
     mark_dirty(u);
@@ -1003,12 +1045,12 @@ static void user_cleanup(struct netbe_client *nc)
     struct user *u = to_user(nc);
 
     u->dead = true;
-    open_fds -= u->nfds;
-    u->nfds = 0;
     if (u->slirp) {
         slirp_cleanup(u->slirp);
         u->slirp = NULL;
     }
+    open_fds -= u->nowned;
+    u->nowned = 0;
     if (u->prepare) {
         u->loop->ops->prepare_free(u->loop->opaque, u->prepare);
     }
