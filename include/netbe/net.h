@@ -190,7 +190,10 @@ struct netbe_filter_ops {
                            netbe_packet_sent *sent_cb);
     void (*cleanup)(struct netbe_filter *nf);
     void (*status_changed)(struct netbe_filter *nf);
-    /* ",key=value" pairs for info network; may be NULL */
+    /*
+     * The type's own ",key=value" pairs for info network, printed after
+     * "type=T" and before the common ones (QEMU's order); may be NULL
+     */
     void (*print_info)(struct netbe_filter *nf, FILE *out);
 };
 
@@ -200,6 +203,9 @@ struct netbe_filter {
     struct netbe_client *netdev;
     enum netbe_filter_direction direction;
     bool on;
+    /* as given to netbe_filter_new(), for info network: "tail", "id=f0" */
+    char *position;
+    bool insert_before;
     void *opaque;
     TAILQ_ENTRY(netbe_filter) next;
 };
@@ -581,7 +587,11 @@ int netbe_set_link(struct netbe_ctx *ctx, const char *name, bool up,
 int netbe_netdev_del(struct netbe_ctx *ctx, const char *id,
                      struct netbe_error **errp);
 
-/** netbe_print_client() - "NAME: index=N,type=T,INFO" and its filters */
+/**
+ * netbe_print_client() - "NAME: index=N,type=T,INFO" and its filters, as
+ * QEMU 7.2: "  - ID: type=T,OWN,position=P,status=S,insert=I,netdev=N,
+ * queue=Q" with the type's own keys (print_info) first
+ */
 void netbe_print_client(FILE *out, struct netbe_client *nc);
 /** netbe_info_network() - QEMU's "info network" text, hubs first */
 void netbe_info_network(struct netbe_ctx *ctx, FILE *out);
@@ -645,6 +655,28 @@ int netbe_hub_set_learning(struct netbe_ctx *ctx, int hub_id, bool on,
 void netbe_hub_set_aging(struct netbe_ctx *ctx, int hub_id, int64_t ms);
 #define NETBE_HUB_AGING_MS (300 * 1000) /* as Linux bridges */
 #define NETBE_HUB_FDB_MAX 1024
+
+/*
+ * A capture of a whole hub: called with every frame a port of it takes
+ * from its peer, before the hub forwards it, in the peer's form (a vnet
+ * header of @hdr_len bytes in front).  It must not delete clients or taps.
+ */
+typedef void netbe_hub_tap_fn(void *opaque, struct netbe_client *port,
+                              const struct iovec *iov, int iovcnt,
+                              size_t hdr_len);
+struct netbe_hub_tap;
+/**
+ * netbe_hub_tap_add() - call @fn with every frame hub @hub_id receives;
+ * when the hub goes (its last port and listener went), @gone is called
+ * and the tap is freed
+ * Return: the tap, or NULL when there is no such hub
+ */
+struct netbe_hub_tap *netbe_hub_tap_add(struct netbe_ctx *ctx, int hub_id,
+                                        netbe_hub_tap_fn *fn,
+                                        void (*gone)(void *opaque),
+                                        void *opaque);
+/** netbe_hub_tap_del() - stop and free @tap (@gone is not called) */
+void netbe_hub_tap_del(struct netbe_hub_tap *tap);
 
 /** netbe_hub_check_clients() - the hub part of netbe_check_clients() */
 void netbe_hub_check_clients(struct netbe_ctx *ctx);

@@ -6,6 +6,8 @@
 
 #include "netbe/backend.h"
 #include "netbe/bhyve.h"
+#include "netbe/chardev.h"
+#include "netbe/object.h"
 #include "netbe/error.h"
 #include "netbe/log.h"
 #include "netbe/loop.h"

@@ -1112,8 +1112,8 @@ static int add_guestfwd(struct user *u, const char *rule,
     if (strncmp(f.target, "cmd:", 4)) {
         netbe_error_setg(errp,
                          "guest forwarding rule '%s': only the "
-                         "'cmd:COMMAND' form is supported (netbe has no "
-                         "chardev '%s' for it yet)",
+                         "'cmd:COMMAND' form is supported so far, not a "
+                         "chardev ('%s')",
                          rule, f.target);
         return -1;
     }

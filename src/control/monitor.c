@@ -439,6 +439,44 @@ static void run_netdev_add(struct hmp *h, const char *p)
     netbe_opts_free(opts);
 }
 
+/* QEMU's object_add: errors of every stage go to the monitor. */
+static void run_object_add(struct hmp *h, const char *p)
+{
+    struct netbe_error *err = NULL;
+    struct netbe_opts *opts;
+    char *str;
+
+    if (arg_string(h, &p, &str) < 0) {
+        return;
+    }
+    if (arg_end(h, p) < 0) {
+        free(str);
+        return;
+    }
+    opts = netbe_opts_parse_any(str, NETBE_OBJECT_TYPE_KEY, &err);
+    free(str);
+    if (opts && netbe_object_help(opts, h->out, &err) == 0) {
+        netbe_object_add_opts(h->ctx, opts, &err);
+    }
+    report(h, err);
+    netbe_opts_free(opts);
+}
+
+static void run_object_del(struct hmp *h, const char *p)
+{
+    struct netbe_error *err = NULL;
+    char *id;
+
+    if (arg_string(h, &p, &id) < 0) {
+        return;
+    }
+    if (arg_end(h, p) == 0) {
+        netbe_object_del(h->ctx, id, &err);
+        report(h, err);
+    }
+    free(id);
+}
+
 #ifdef NETBE_HAVE_SLIRP
 /*
  * QEMU's "arg1:s,arg2:s?": with two arguments the first names the user
@@ -539,6 +577,9 @@ static const struct cmd top_cmds[] = {
      run_info, info_cmds},
     {"netdev_add", "", "add host network device", run_netdev_add, NULL},
     {"netdev_del", "id", "remove host network device", run_netdev_del, NULL},
+    {"object_add", "[qom-type=]type,id=str[,prop=value][,...]",
+     "create QOM object", run_object_add, NULL},
+    {"object_del", "id", "destroy QOM object", run_object_del, NULL},
     {"quit|q", "", "quit netbe", run_quit, NULL},
     {"set_link", "name on|off", "change the link status of a network adapter",
      run_set_link, NULL},

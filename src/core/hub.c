@@ -55,6 +55,15 @@ struct netbe_hub {
     uint64_t not_learned; /* sources not learned: their port's share full */
     uint64_t key[2];      /* of the hash, random per hub */
     struct fdb_entry *fdb;
+    struct netbe_hub_tap *taps; /* captures of the whole hub */
+};
+
+struct netbe_hub_tap {
+    struct netbe_hub *hub;
+    netbe_hub_tap_fn *fn;
+    void (*gone)(void *opaque);
+    void *opaque;
+    struct netbe_hub_tap *next;
 };
 
 struct hub_port {
@@ -376,9 +385,13 @@ static ssize_t hub_receive_iov(struct netbe_client *nc, const struct iovec *iov,
                                int iovcnt)
 {
     struct hub_port *src = to_port(nc);
+    struct netbe_hub_tap *tap;
     struct core_frame f;
     ssize_t ret;
 
+    for (tap = src->hub->taps; tap; tap = tap->next) {
+        tap->fn(tap->opaque, nc, iov, iovcnt, peer_hdr_len(src));
+    }
     /* the form this frame was sent in */
     if (core_frame_parse(&f, iov, iovcnt, peer_hdr_len(src), peer_be(src)) <
         0) {
@@ -417,6 +430,13 @@ static bool hub_can_receive(struct netbe_client *nc)
 
 static void hub_free(struct netbe_hub *hub)
 {
+    struct netbe_hub_tap *tap;
+
+    while ((tap = hub->taps)) {
+        hub->taps = tap->next;
+        tap->gone(tap->opaque);
+        free(tap);
+    }
     LIST_REMOVE(hub, next);
     free(hub->fdb);
     free(hub);
@@ -458,6 +478,41 @@ static struct netbe_hub *hub_find(struct netbe_ctx *ctx, int id)
         }
     }
     return NULL;
+}
+
+struct netbe_hub_tap *netbe_hub_tap_add(struct netbe_ctx *ctx, int hub_id,
+                                        netbe_hub_tap_fn *fn,
+                                        void (*gone)(void *opaque),
+                                        void *opaque)
+{
+    struct netbe_hub *hub = hub_find(ctx, hub_id);
+    struct netbe_hub_tap *tap, **tail;
+
+    if (!hub) {
+        return NULL;
+    }
+    tap = netbe_malloc0(sizeof(*tap));
+    tap->hub = hub;
+    tap->fn = fn;
+    tap->gone = gone;
+    tap->opaque = opaque;
+    for (tail = &hub->taps; *tail; tail = &(*tail)->next) {
+    }
+    *tail = tap;
+    return tap;
+}
+
+void netbe_hub_tap_del(struct netbe_hub_tap *tap)
+{
+    struct netbe_hub_tap **pp;
+
+    for (pp = &tap->hub->taps; *pp; pp = &(*pp)->next) {
+        if (*pp == tap) {
+            *pp = tap->next;
+            break;
+        }
+    }
+    free(tap);
 }
 
 static struct netbe_hub *hub_get(struct netbe_ctx *ctx, int id)

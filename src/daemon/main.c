@@ -40,6 +40,12 @@ struct cmdline {
     int n_netdevs, n_nets;
     const char **monitors;
     int n_monitors;
+    const char **chardevs; /* -chardev, checked while parsing */
+    struct netbe_opts **chardev_opts;
+    int n_chardevs;
+    const char **objects; /* -object, checked while parsing */
+    struct netbe_opts **object_opts;
+    int n_objects;
     const char *pidfile;
     bool nodefaults, daemonize;
     int verbose;
@@ -72,6 +78,17 @@ static void usage(FILE *out)
           "-nodefaults     do not create the default network\n"
           "\n"
           "Daemon options:\n"
+          "-chardev socket,id=ID,path=PATH|host=HOST,port=PORT"
+          "[,server=on|off]\n"
+          "                [,wait=on|off][,reconnect=SECONDS]\n"
+          "                a character device for the filters "
+          "(repeatable);\n"
+          "                '-chardev help' lists the backends\n"
+          "-object TYPE,id=ID[,prop=value][,...]\n"
+          "                a net filter (filter-dump, filter-buffer,\n"
+          "                filter-mirror, filter-redirector) or netbe's\n"
+          "                switch-dump (repeatable); '-object help' lists "
+          "them\n"
           "-monitor DEV    HMP monitor on DEV: stdio, "
           "unix:PATH,server=on,wait=off\n"
           "                or none (repeatable)\n"
@@ -113,6 +130,16 @@ static void cmdline_free(struct cmdline *cl)
     free(cl->netdevs);
     free(cl->nets);
     free(cl->monitors);
+    for (i = 0; i < cl->n_chardevs; i++) {
+        netbe_opts_free(cl->chardev_opts[i]);
+    }
+    free(cl->chardevs);
+    free(cl->chardev_opts);
+    for (i = 0; i < cl->n_objects; i++) {
+        netbe_opts_free(cl->object_opts[i]);
+    }
+    free(cl->objects);
+    free(cl->object_opts);
 }
 
 static void add_netopt(struct netopt **v, int *n, const char *opt,
@@ -130,6 +157,8 @@ enum {
     OPT_PIDFILE,
     OPT_DAEMONIZE,
     OPT_MONITOR,
+    OPT_CHARDEV,
+    OPT_OBJECT,
     OPT_DEBUG,
     OPT_VERBOSE,
     OPT_HELP,
@@ -147,6 +176,8 @@ static const struct {
     {"pidfile", OPT_PIDFILE, true},
     {"daemonize", OPT_DAEMONIZE, false},
     {"monitor", OPT_MONITOR, true},
+    {"chardev", OPT_CHARDEV, true},
+    {"object", OPT_OBJECT, true},
     {"d", OPT_DEBUG, false},
     {"v", OPT_VERBOSE, false},
     {"h", OPT_HELP, false},
@@ -202,6 +233,16 @@ static void parse_argv(int argc, char **argv, struct cmdline *cl)
             cl->monitors = netbe_realloc(cl->monitors,
                                          (cl->n_monitors + 1) * sizeof(char *));
             cl->monitors[cl->n_monitors++] = argv[++i];
+            break;
+        case OPT_CHARDEV:
+            cl->chardevs = netbe_realloc(cl->chardevs,
+                                         (cl->n_chardevs + 1) * sizeof(char *));
+            cl->chardevs[cl->n_chardevs++] = argv[++i];
+            break;
+        case OPT_OBJECT:
+            cl->objects = netbe_realloc(cl->objects,
+                                        (cl->n_objects + 1) * sizeof(char *));
+            cl->objects[cl->n_objects++] = argv[++i];
             break;
         case OPT_DEBUG:
             cl->verbose = 2;
@@ -288,6 +329,150 @@ static void parse_netopts(struct netopt *v, int n, bool is_netdev)
 
 fail:
     die("%s %s: %s", v[i].opt, v[i].arg, netbe_error_msg(err));
+}
+
+/*
+ * -chardev: parsed and checked up front (QEMU reports a bad one before
+ * anything exists), "-chardev help" and "-chardev socket,help" answered.
+ */
+static void parse_chardevs(struct cmdline *cl)
+{
+    struct netbe_error *err = NULL;
+    int i, j, r;
+
+    cl->chardev_opts =
+        netbe_malloc0((cl->n_chardevs + 1) * sizeof(*cl->chardev_opts));
+    for (i = 0; i < cl->n_chardevs; i++) {
+        struct netbe_opts *o;
+        const char *id;
+
+        char *prog = netbe_strdup_printf("netbe: -chardev %s", cl->chardevs[i]);
+
+        netbe_log_set_prog(prog);
+        o = netbe_opts_parse(cl->chardevs[i], "backend", &err);
+        netbe_log_set_prog("netbe");
+        free(prog);
+        if (!o) {
+            goto fail;
+        }
+        cl->chardev_opts[i] = o;
+        r = netbe_chardev_help(o, stdout, &err);
+        if (r > 0) {
+            cmdline_free(cl);
+            exit(0);
+        }
+        if (r < 0 || netbe_chardev_check_opts(o, &err) < 0) {
+            goto fail;
+        }
+        id = netbe_opts_get(o, "id");
+        for (j = 0; j < i; j++) {
+            if (!strcmp(netbe_opts_get(cl->chardev_opts[j], "id"), id)) {
+                netbe_error_setg(&err, "Duplicate ID '%s' for chardev", id);
+                goto fail;
+            }
+        }
+    }
+    return;
+
+fail:
+    die("-chardev %s: %s", cl->chardevs[i], netbe_error_msg(err));
+}
+
+/*
+ * Make the chardevs, in order; a wait=on server holds the rest back until
+ * its first client came (as QEMU), on the loop so that a signal still
+ * ends the daemon.
+ * Return: 0, -1 on an error, 1 when told to stop while one waited.
+ */
+static int create_chardevs(struct daemon *d, struct cmdline *cl)
+{
+    struct netbe_error *err = NULL;
+    int i;
+
+    for (i = 0; i < cl->n_chardevs; i++) {
+        struct netbe_chardev *chr =
+            netbe_chardev_add_opts(d->ctx, cl->chardev_opts[i], &err);
+        char fname[512];
+
+        if (!chr) {
+            fprintf(stderr, "netbe: -chardev %s: %s\n", cl->chardevs[i],
+                    netbe_error_msg(err));
+            netbe_error_free(err);
+            return -1;
+        }
+        if (netbe_chardev_waiting(chr)) {
+            netbe_chardev_filename(chr, fname, sizeof(fname));
+            fprintf(stderr,
+                    "netbe: -chardev %s: info: netbe waiting for connection "
+                    "on: %s\n",
+                    cl->chardevs[i], fname);
+        }
+        while (netbe_chardev_waiting(chr) && !d->stop) {
+            netbe_loop_run_once(d->loop, 1);
+        }
+        if (d->stop) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * -object: QEMU checks the type, id, keys and their types while it reads
+ * the command line (those messages name the option), and makes the
+ * objects after the netdevs (those do not).
+ */
+static void parse_objects(struct cmdline *cl)
+{
+    struct netbe_error *err = NULL;
+    int i, j, r;
+
+    cl->object_opts =
+        netbe_malloc0((cl->n_objects + 1) * sizeof(*cl->object_opts));
+    for (i = 0; i < cl->n_objects; i++) {
+        struct netbe_opts *o;
+        const char *id;
+
+        o = netbe_opts_parse_any(cl->objects[i], NETBE_OBJECT_TYPE_KEY, &err);
+        if (!o) {
+            goto fail;
+        }
+        cl->object_opts[i] = o;
+        r = netbe_object_help(o, stdout, &err);
+        if (r > 0) {
+            cmdline_free(cl);
+            exit(0);
+        }
+        if (r < 0 || netbe_object_check_opts(o, &err) < 0) {
+            goto fail;
+        }
+        id = netbe_opts_get(o, "id");
+        for (j = 0; j < i; j++) {
+            if (!strcmp(netbe_opts_get(cl->object_opts[j], "id"), id)) {
+                netbe_error_setg(&err, "Duplicate ID '%s' for object", id);
+                goto fail;
+            }
+        }
+    }
+    return;
+
+fail:
+    die("-object %s: %s", cl->objects[i], netbe_error_msg(err));
+}
+
+static int create_objects(struct daemon *d, struct cmdline *cl)
+{
+    struct netbe_error *err = NULL;
+    int i;
+
+    for (i = 0; i < cl->n_objects; i++) {
+        if (netbe_object_add_cmdline(d->ctx, cl->object_opts[i], &err) < 0) {
+            fprintf(stderr, "netbe: %s\n", netbe_error_msg(err));
+            netbe_error_free(err);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* "-netdev help", "-netdev TYPE,help": print and exit before anything. */
@@ -664,6 +849,8 @@ int main(int argc, char **argv)
     }
     parse_netopts(cl.netdevs, cl.n_netdevs, true);
     parse_netopts(cl.nets, cl.n_nets, false);
+    parse_chardevs(&cl);
+    parse_objects(&cl);
     netdev_help(&cl);
 
     /* Fork before the loop exists: libuv does not survive a fork well. */
@@ -678,15 +865,22 @@ int main(int argc, char **argv)
     netbe_loop_watch_signal(d.loop, SIGHUP, signal_cb, &d);
 
     /*
-     * QEMU's order: the pidfile, then the monitors' character devices,
-     * then the netdevs; whatever fails, cleanup undoes the rest.
+     * QEMU's order: the pidfile, then the character devices (-chardev,
+     * then the monitors'), then the netdevs; whatever fails, cleanup
+     * undoes the rest.
      */
     if (cl.pidfile && write_pidfile(&d, cl.pidfile) < 0) {
         r = -1;
     } else {
+        r = create_chardevs(&d, &cl);
+    }
+    if (r == 0) {
         r = create_monitors(&d, &cl);
     }
     if (r == 0 && create_clients(&d, &cl) < 0) {
+        r = -1;
+    }
+    if (r == 0 && create_objects(&d, &cl) < 0) {
         r = -1;
     }
     if (r != 0) {

@@ -111,7 +111,8 @@ def test_help_texts(procs, netbe):
         "],id=str[,prop=value][,...] -- add host network device\n")
     names = [line.split(" ")[0] for line in answers[2].splitlines()]
     assert names == ["help|?", "hostfwd_add", "hostfwd_remove", "info",
-                     "netdev_add", "netdev_del", "quit|q", "set_link"]
+                     "netdev_add", "netdev_del", "object_add", "object_del",
+                     "quit|q", "set_link"]
     # QEMU's info has dozens of subcommands; netbe has network, stats and
     # usernet
     assert answers[3] == answers[4] == (

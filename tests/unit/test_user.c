@@ -399,8 +399,8 @@ static void test_init_errors(void **state)
                "'tcp:10.0.3.100:1-cmd:cat'");
     init_error(e, "user,id=u0,guestfwd=tcp:10.0.2.100:1-chardev0",
                "guest forwarding rule 'tcp:10.0.2.100:1-chardev0': only the "
-               "'cmd:COMMAND' form is supported (netbe has no chardev "
-               "'chardev0' for it yet)");
+               "'cmd:COMMAND' form is supported so far, not a chardev "
+               "('chardev0')");
     /* QEMU sets the rules up last to first: the second one fails */
     init_error(e,
                "user,id=u0,hostfwd=tcp:127.0.0.1:0-:22,"
