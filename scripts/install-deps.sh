@@ -4,9 +4,11 @@
 #   scripts/install-deps.sh --test  and everything the tests drive
 set -euo pipefail
 
-# libpcap-dev: filter-dump and switch-dump write pcap files with libpcap.
+# libslirp-dev (and glib, which its .pc needs) for -netdev user, the NAT
+# of the default network; libpcap-dev: filter-dump and switch-dump write
+# pcap files with libpcap.
 build_pkgs=(gcc pkg-config meson ninja-build libuv1-dev libjson-c-dev
-            libpcap-dev)
+            libslirp-dev libglib2.0-dev libpcap-dev)
 # The guests of the integration tests boot the cloud kernel with busybox.
 # iputils-ping pings between the namespaces of the tap tests.
 # ethtool turns a veth's offloads off (test_vnet_kernel's oracle).
