@@ -7,6 +7,7 @@
 #include "netbe/backend.h"
 #include "netbe/bhyve.h"
 #include "netbe/error.h"
+#include "netbe/event.h"
 #include "netbe/log.h"
 #include "netbe/loop.h"
 #include "netbe/net.h"

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "netbe/event.h"
 #include "netbe/log.h"
 #include "netbe/util.h"
 #include "netbe/vnet.h"
@@ -597,6 +598,25 @@ char *netbe_switch_port_name(struct netbe_client *listener, unsigned *next)
     }
 }
 
+/* netbe's switch-port events: which VM, on which listener, hub and port. */
+static void tell_switch_port(const char *event, struct netbe_client *conn,
+                             struct netbe_client *port, int hub_id)
+{
+    struct netbe_client *listener = conn->priv->fold_to;
+
+    netbe_event_emit(
+        conn->ctx, event,
+        (const struct netbe_event_field[]){
+            {.name = "netdev-id", .type = NETBE_EVENT_STR, .str = conn->name},
+            {.name = "listener",
+             .type = NETBE_EVENT_STR,
+             .str = listener ? listener->name : ""},
+            {.name = "hub", .type = NETBE_EVENT_INT, .num = hub_id},
+            {.name = "port", .type = NETBE_EVENT_STR, .str = port->name},
+        },
+        4);
+}
+
 struct netbe_client *netbe_switch_port_join(struct netbe_client *listener,
                                             struct netbe_client *conn,
                                             int hub_id)
@@ -613,6 +633,7 @@ struct netbe_client *netbe_switch_port_join(struct netbe_client *listener,
     port->priv->fold_to = listener;
     port->priv->fold_drops_only = true;
     listener->priv->fold_refs += 2;
+    tell_switch_port(NETBE_EVENT_SWITCH_PORT_JOINED, conn, port, hub_id);
     return port;
 }
 
@@ -621,6 +642,8 @@ void netbe_switch_port_leave(struct netbe_client *conn)
     struct netbe_client *port = conn->peer;
 
     if (port && port->info->type == NETBE_DRIVER_HUBPORT) {
+        tell_switch_port(NETBE_EVENT_SWITCH_PORT_LEFT, conn, port,
+                         to_port(port)->hub->id);
         netbe_client_del(port);
     }
 }
