@@ -715,6 +715,67 @@ void netbe_hub_stats(struct netbe_ctx *ctx, FILE *out)
     }
 }
 
+int netbe_hub_list(struct netbe_ctx *ctx, int *ids, int max)
+{
+    struct netbe_hub *hub;
+    int n = 0;
+
+    LIST_FOREACH (hub, &ctx->hubs, next) {
+        if (n < max) {
+            ids[n] = hub->id;
+        }
+        n++;
+    }
+    return n;
+}
+
+int netbe_hub_get_status(struct netbe_ctx *ctx, int hub_id,
+                         struct netbe_hub_status *st)
+{
+    struct netbe_hub *hub = hub_find(ctx, hub_id);
+
+    if (!hub) {
+        return -1;
+    }
+    *st = (struct netbe_hub_status){
+        .id = hub->id,
+        .learning = hub->learning,
+        .is_switch = hub->is_switch,
+        .learned = hub->fdb_count,
+        .evictions = hub->evictions,
+        .not_learned = hub->not_learned,
+    };
+    return 0;
+}
+
+int netbe_hub_get_fdb(struct netbe_ctx *ctx, int hub_id,
+                      struct netbe_hub_fdb_entry *out, int max)
+{
+    struct netbe_hub *hub = hub_find(ctx, hub_id);
+    int64_t now;
+    unsigned i;
+    int n = 0;
+
+    if (!hub || !hub->fdb) {
+        return 0;
+    }
+    now = hub_now_ms(ctx);
+    for (i = 0; i < NETBE_HUB_FDB_MAX; i++) {
+        const struct fdb_entry *e = &hub->fdb[i];
+
+        if (!e->used || fdb_aged(hub, e, now)) {
+            continue;
+        }
+        if (n < max) {
+            memcpy(out[n].mac, e->mac, 6);
+            out[n].port = &e->port->nc;
+            out[n].age_ms = now - e->seen_ms;
+        }
+        n++;
+    }
+    return n;
+}
+
 void netbe_hub_info(struct netbe_ctx *ctx, FILE *out)
 {
     struct netbe_hub *hub;
