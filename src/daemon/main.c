@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "control/monitor.h"
+#include "control/qmp.h"
 #include "netbe/netbe.h"
 
 /* How often the keep-alive timer fires; it only keeps the loop alive. */
@@ -35,11 +36,19 @@ struct netopt {
     bool modern; /* created before the others, as QEMU 7.2 does */
 };
 
+/* One -qmp DEV, -qmp-pretty DEV or -mon chardev=ID,mode=... */
+struct qmpopt {
+    const char *opt, *arg;
+    bool pretty;
+};
+
 struct cmdline {
     struct netopt *netdevs, *nets;
     int n_netdevs, n_nets;
     const char **monitors;
     int n_monitors;
+    struct qmpopt *qmps; /* -qmp, -qmp-pretty, -mon */
+    int n_qmps;
     const char *pidfile;
     bool nodefaults, daemonize;
     int verbose;
@@ -50,6 +59,8 @@ struct daemon {
     struct netbe_ctx *ctx;
     struct netbe_monitor **monitors;
     int n_monitors;
+    struct netbe_qmp **qmps;
+    int n_qmps;
     void *keepalive;
     char *pidfile; /* absolute, so that it can go after chdir("/") */
     int pidfile_fd;
@@ -75,6 +86,10 @@ static void usage(FILE *out)
           "-monitor DEV    HMP monitor on DEV: stdio, "
           "unix:PATH,server=on,wait=off\n"
           "                or none (repeatable)\n"
+          "-qmp DEV        QMP monitor on DEV: stdio, "
+          "unix:PATH,server=on,wait=off,\n"
+          "                tcp:HOST:PORT,server=on,wait=off (repeatable)\n"
+          "-qmp-pretty DEV as -qmp, replies pretty-printed\n"
           "-pidfile FILE   write the process id to FILE\n"
           "-daemonize      detach once everything is set up\n"
           "-v              more messages (repeatable)\n"
@@ -113,6 +128,7 @@ static void cmdline_free(struct cmdline *cl)
     free(cl->netdevs);
     free(cl->nets);
     free(cl->monitors);
+    free(cl->qmps);
 }
 
 static void add_netopt(struct netopt **v, int *n, const char *opt,
@@ -130,6 +146,8 @@ enum {
     OPT_PIDFILE,
     OPT_DAEMONIZE,
     OPT_MONITOR,
+    OPT_QMP,
+    OPT_QMP_PRETTY,
     OPT_DEBUG,
     OPT_VERBOSE,
     OPT_HELP,
@@ -147,6 +165,8 @@ static const struct {
     {"pidfile", OPT_PIDFILE, true},
     {"daemonize", OPT_DAEMONIZE, false},
     {"monitor", OPT_MONITOR, true},
+    {"qmp", OPT_QMP, true},
+    {"qmp-pretty", OPT_QMP_PRETTY, true},
     {"d", OPT_DEBUG, false},
     {"v", OPT_VERBOSE, false},
     {"h", OPT_HELP, false},
@@ -202,6 +222,13 @@ static void parse_argv(int argc, char **argv, struct cmdline *cl)
             cl->monitors = netbe_realloc(cl->monitors,
                                          (cl->n_monitors + 1) * sizeof(char *));
             cl->monitors[cl->n_monitors++] = argv[++i];
+            break;
+        case OPT_QMP:
+        case OPT_QMP_PRETTY:
+            cl->qmps =
+                netbe_realloc(cl->qmps, (cl->n_qmps + 1) * sizeof(*cl->qmps));
+            cl->qmps[cl->n_qmps++] = (struct qmpopt){
+                .opt = a, .arg = argv[++i], .pretty = id == OPT_QMP_PRETTY};
             break;
         case OPT_DEBUG:
             cl->verbose = 2;
@@ -526,6 +553,43 @@ static int create_monitors(struct daemon *d, struct cmdline *cl)
     return 0;
 }
 
+/*
+ * The QMP monitors, after the HMP ones; a wait=on socket holds start-up
+ * as -monitor's does.  Return: as create_monitors().
+ */
+static int create_qmp_monitors(struct daemon *d, struct cmdline *cl)
+{
+    struct netbe_error *err = NULL;
+    int i;
+
+    d->qmps = netbe_malloc0((cl->n_qmps + 1) * sizeof(*d->qmps));
+    for (i = 0; i < cl->n_qmps; i++) {
+        const struct qmpopt *q = &cl->qmps[i];
+        struct netbe_qmp *mon;
+
+        if (cl->daemonize && !strcmp(q->arg, "stdio")) {
+            netbe_error_setg(&err, "cannot use stdio with -daemonize");
+            mon = NULL;
+        } else {
+            mon = netbe_qmp_new(d->ctx, q->arg, q->pretty, quit_cb, d, &err);
+        }
+        if (!mon) {
+            fprintf(stderr, "netbe: %s %s: %s\n", q->opt, q->arg,
+                    netbe_error_msg(err));
+            netbe_error_free(err);
+            return -1;
+        }
+        d->qmps[d->n_qmps++] = mon;
+        while (netbe_qmp_waiting(mon) && !d->stop) {
+            netbe_loop_run_once(d->loop, 1);
+        }
+        if (d->stop) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* QEMU's pidfile: locked while we run, so a second daemon cannot take it. */
 static int write_pidfile(struct daemon *d, const char *path)
 {
@@ -578,6 +642,12 @@ static void daemon_cleanup(struct daemon *d)
     free(d->monitors);
     d->monitors = NULL;
     d->n_monitors = 0;
+    for (i = 0; i < d->n_qmps; i++) {
+        netbe_qmp_free(d->qmps[i]);
+    }
+    free(d->qmps);
+    d->qmps = NULL;
+    d->n_qmps = 0;
     netbe_ctx_free(d->ctx);
     d->ctx = NULL;
     if (d->keepalive) {
@@ -685,6 +755,9 @@ int main(int argc, char **argv)
         r = -1;
     } else {
         r = create_monitors(&d, &cl);
+    }
+    if (r == 0) {
+        r = create_qmp_monitors(&d, &cl);
     }
     if (r == 0 && create_clients(&d, &cl) < 0) {
         r = -1;
