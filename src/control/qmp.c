@@ -373,8 +373,9 @@ static const char *error_class_name(enum netbe_error_class cls)
 }
 
 /* {"return": @ret, "id": @id} or {"error": ..., "id": @id}; takes @ret. */
-static void reply(struct netbe_qmp_session *s, struct json_object *id,
-                  struct json_object *ret, const struct netbe_error *err)
+static void reply(struct netbe_qmp_session *s, bool has_id,
+                  struct json_object *id, struct json_object *ret,
+                  const struct netbe_error *err)
 {
     struct json_object *msg = json_object_new_object();
 
@@ -388,19 +389,21 @@ static void reply(struct netbe_qmp_session *s, struct json_object *id,
     } else {
         put(msg, "return", ret ? ret : json_object_new_object());
     }
-    if (id) {
-        put(msg, "id", json_object_get(id));
+    if (has_id) {
+        put(msg, "id", json_object_get(id)); /* NULL is JSON's null */
     }
     out_message(s, msg);
     json_object_put(msg);
 }
 
-static void reply_error(struct netbe_qmp_session *s, struct json_object *id,
-                        enum netbe_error_class cls, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void reply_error(struct netbe_qmp_session *s, bool has_id,
+                        struct json_object *id, enum netbe_error_class cls,
+                        const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
-static void reply_error(struct netbe_qmp_session *s, struct json_object *id,
-                        enum netbe_error_class cls, const char *fmt, ...)
+static void reply_error(struct netbe_qmp_session *s, bool has_id,
+                        struct json_object *id, enum netbe_error_class cls,
+                        const char *fmt, ...)
 {
     struct netbe_error *err = NULL;
     va_list ap;
@@ -408,7 +411,7 @@ static void reply_error(struct netbe_qmp_session *s, struct json_object *id,
     va_start(ap, fmt);
     netbe_error_setv(&err, cls, fmt, ap);
     va_end(ap);
-    reply(s, id, NULL, err);
+    reply(s, has_id, id, NULL, err);
     netbe_error_free(err);
 }
 
@@ -1449,13 +1452,14 @@ static void dispatch(struct netbe_qmp_session *s, struct json_object *reqobj)
     const struct cmd *c;
     struct member *m;
     size_t i, n;
+    bool has_id;
 
     if (!json_object_is_type(reqobj, json_type_object)) {
-        reply_error(s, NULL, NETBE_ERROR_GENERIC,
+        reply_error(s, false, NULL, NETBE_ERROR_GENERIC,
                     "QMP input must be a JSON object");
         return;
     }
-    json_object_object_get_ex(reqobj, "id", &id);
+    has_id = json_object_object_get_ex(reqobj, "id", &id);
     m = members_sorted(reqobj, &n);
     for (i = 0; i < n; i++) {
         const char *k = m[i].key;
@@ -1463,39 +1467,39 @@ static void dispatch(struct netbe_qmp_session *s, struct json_object *reqobj)
 
         if (!strcmp(k, "execute")) {
             if (!json_object_is_type(v, json_type_string)) {
-                reply_error(s, id, NETBE_ERROR_GENERIC,
+                reply_error(s, has_id, id, NETBE_ERROR_GENERIC,
                             "QMP input member 'execute' must be a string");
                 goto out;
             }
             exec = v;
         } else if (!strcmp(k, "arguments")) {
             if (!json_object_is_type(v, json_type_object)) {
-                reply_error(s, id, NETBE_ERROR_GENERIC,
+                reply_error(s, has_id, id, NETBE_ERROR_GENERIC,
                             "QMP input member 'arguments' must be an object");
                 goto out;
             }
             args = v;
         } else if (strcmp(k, "id")) {
             /* "exec-oob" too: out-of-band execution was not offered */
-            reply_error(s, id, NETBE_ERROR_GENERIC,
+            reply_error(s, has_id, id, NETBE_ERROR_GENERIC,
                         "QMP input member '%s' is unexpected", k);
             goto out;
         }
     }
     if (!exec) {
-        reply_error(s, id, NETBE_ERROR_GENERIC,
+        reply_error(s, has_id, id, NETBE_ERROR_GENERIC,
                     "QMP input lacks member 'execute'");
         goto out;
     }
     c = cmd_find(json_object_get_string(exec));
     if (!s->negotiated && (!c || c->run != cmd_qmp_capabilities)) {
-        reply_error(s, id, NETBE_ERROR_COMMAND_NOT_FOUND,
+        reply_error(s, has_id, id, NETBE_ERROR_COMMAND_NOT_FOUND,
                     "Expecting capabilities negotiation with "
                     "'qmp_capabilities'");
         goto out;
     }
     if (!c) {
-        reply_error(s, id, NETBE_ERROR_COMMAND_NOT_FOUND,
+        reply_error(s, has_id, id, NETBE_ERROR_COMMAND_NOT_FOUND,
                     "The command %s has not been found",
                     json_object_get_string(exec));
         goto out;
@@ -1524,7 +1528,7 @@ static void dispatch(struct netbe_qmp_session *s, struct json_object *reqobj)
     if (!r.err) {
         c->run(&r);
     }
-    reply(s, id, r.err ? NULL : r.ret, r.err);
+    reply(s, has_id, id, r.err ? NULL : r.ret, r.err);
     if (r.err) {
         json_object_put(r.ret);
     }
@@ -1554,12 +1558,12 @@ static void parse_error(struct netbe_qmp_session *s, const char *buf,
     size_t b = at < len ? at : len ? len - 1 : 0, e;
 
     if (jerr == json_tokener_error_depth) {
-        reply_error(s, NULL, NETBE_ERROR_GENERIC,
+        reply_error(s, false, NULL, NETBE_ERROR_GENERIC,
                     "JSON nesting depth limit exceeded");
         return;
     }
     if (jerr == json_tokener_error_parse_utf8_string) {
-        reply_error(s, NULL, NETBE_ERROR_GENERIC,
+        reply_error(s, false, NULL, NETBE_ERROR_GENERIC,
                     "JSON parse error, invalid UTF-8 sequence in string");
         return;
     }
@@ -1569,12 +1573,12 @@ static void parse_error(struct netbe_qmp_session *s, const char *buf,
     for (e = b; e < len && isalnum((unsigned char)buf[e]); e++) {
     }
     if (len && e > b && isalpha((unsigned char)buf[b]) && e - b < 256) {
-        reply_error(s, NULL, NETBE_ERROR_GENERIC,
+        reply_error(s, false, NULL, NETBE_ERROR_GENERIC,
                     "JSON parse error, invalid keyword '%.*s'", (int)(e - b),
                     buf + b);
         return;
     }
-    reply_error(s, NULL, NETBE_ERROR_GENERIC,
+    reply_error(s, false, NULL, NETBE_ERROR_GENERIC,
                 "JSON parse error, expecting value");
 }
 
@@ -1625,7 +1629,7 @@ size_t netbe_qmp_session_feed(struct netbe_qmp_session *s, const char *buf,
             used += chunk;
             s->in_bytes += chunk;
             if (s->in_bytes > NETBE_QMP_INPUT_MAX) {
-                reply_error(s, NULL, NETBE_ERROR_GENERIC,
+                reply_error(s, false, NULL, NETBE_ERROR_GENERIC,
                             "JSON token size limit exceeded");
                 input_reset(s, p[chunk - 1] != '\n');
                 return used;
@@ -1881,12 +1885,15 @@ static void session_notify(void *opaque)
         return;
     }
     /*
-     * The emitter is a backend in the middle of its work: write what the
-     * socket takes now, and leave closing to the loop (the write watch).
+     * A client that does not read what it is sent will not make its
+     * socket writable again: end it now.  The session's event callback
+     * touches nothing after this, and the emitter holds nothing of ours.
      */
-    if (netbe_qmp_session_overflowed(mon->sess)) {
-        mon->out_blocked = true;
-        watch_update(mon);
+    if (netbe_qmp_session_overflowed(mon->sess) && mon->is_socket) {
+        netbe_warn_report("QMP %s: the client does not read its events, "
+                          "closing its connection",
+                          mon->name);
+        client_close(mon);
         return;
     }
     mon->in_pump = true;
