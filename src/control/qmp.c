@@ -1647,6 +1647,12 @@ size_t netbe_qmp_session_feed(struct netbe_qmp_session *s, const char *buf,
         used += end;
         /* the rest of the line goes, unless the error was its end */
         input_reset(s, !(end > 0 && p[end - 1] == '\n'));
+        if (s->skip_line) {
+            const char *nl = memchr(buf + used, '\n', len - used);
+
+            s->skip_line = !nl;
+            used = nl ? (size_t)(nl - buf) + 1 : len;
+        }
         return used;
     }
     return used;

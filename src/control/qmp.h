@@ -69,7 +69,8 @@ void netbe_qmp_session_free(struct netbe_qmp_session *s);
  * @buf: bytes the client sent
  * @len: how many
  * Return: how many bytes were used; the caller feeds the rest later
- *         (when its output allows)
+ *         (when its output allows).  0 happens once in a row: a number
+ *         that ends a message is complete only when the next byte comes.
  */
 size_t netbe_qmp_session_feed(struct netbe_qmp_session *s, const char *buf,
                               size_t len);
