@@ -15,6 +15,8 @@ extern const struct netbe_backend_type netbe_backend_socket;
 /* tap-linux.c: Linux only */
 extern const struct netbe_backend_type netbe_backend_tap;
 extern const struct netbe_backend_type netbe_backend_bridge;
+/* passt.c: Linux only, as QEMU's */
+extern const struct netbe_backend_type netbe_backend_passt;
 
 /*
  * dgram.c's datagram client, shared with socket.c's mcast=, udp= and

@@ -22,7 +22,8 @@
  * Listed in the order QEMU's "-netdev help" prints its types, so that the
  * two lists read alike.  Backends of src/backends (declared in
  * backends/backends.h) take their place here, socket/stream/dgram before
- * hubport, then tap, user, l2tpv3, vde, bridge, vhost-user, vhost-vdpa.
+ * hubport, then tap, passt, user, l2tpv3, vde, bridge, vhost-user,
+ * vhost-vdpa.
  */
 static const struct netbe_backend_type *const backend_types[] = {
     &netbe_backend_socket,
@@ -31,6 +32,7 @@ static const struct netbe_backend_type *const backend_types[] = {
     &netbe_backend_hubport,
 #ifdef __linux__
     &netbe_backend_tap,
+    &netbe_backend_passt, /* after tap, as QEMU 10.1 lists it */
     /* user, l2tpv3, vde come here */
     &netbe_backend_bridge,
 #endif

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -1079,4 +1080,37 @@ void netbe_warn_limited(struct netbe_warn_limit *wl, const char *fmt, ...)
     } else {
         netbe_log(NETBE_LOG_WARNING, "%s", msg);
     }
+}
+
+/* close() every fd in [@first, @last]: close_range(), else one by one */
+static void close_fds_range(unsigned first, unsigned last)
+{
+    long open_max = sysconf(_SC_OPEN_MAX);
+
+    if (first > last) {
+        return;
+    }
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, first, last, 0u) == 0) {
+        return;
+    }
+#endif
+    for (long i = first; i < open_max && (unsigned long)i <= last; i++) {
+        close((int)i);
+    }
+}
+
+void netbe_close_fds_except(int keep)
+{
+    if (keep < 3) {
+        close_fds_range(3, ~0u);
+        return;
+    }
+    close_fds_range(3, (unsigned)keep - 1);
+    close_fds_range((unsigned)keep + 1, ~0u);
+}
+
+void netbe_close_fds_from(int first)
+{
+    close_fds_range(first < 3 ? 3u : (unsigned)first, ~0u);
 }

@@ -257,4 +257,13 @@ bool netbe_warn_limit_hit(struct netbe_warn_limit *wl);
 void netbe_warn_limited(struct netbe_warn_limit *wl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/**
+ * netbe_close_fds_except() - in a child about to exec: close every fd
+ * from 3 on but @keep (-1 for none), as QEMU does before it runs a script,
+ * the bridge helper or passt (they must not hold our sockets open)
+ */
+void netbe_close_fds_except(int keep);
+/** netbe_close_fds_from() - ... every fd from @first (at least 3) on */
+void netbe_close_fds_from(int first);
+
 #endif

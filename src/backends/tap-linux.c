@@ -197,29 +197,6 @@ static void tap_offloads_off(struct tap *s)
 
 /* ---- scripts and the bridge helper ---- */
 
-/*
- * In a child: close every fd from 3 on but @keep, as QEMU does before it
- * runs a script or the helper (they must not hold our sockets open).
- */
-static void close_fds_except(int keep)
-{
-    long open_max = sysconf(_SC_OPEN_MAX);
-    long i;
-
-#ifdef SYS_close_range
-    if (keep < 3 || syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u) == 0) {
-        if (syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0) {
-            return;
-        }
-    }
-#endif
-    for (i = 3; i < open_max; i++) {
-        if (i != keep) {
-            close((int)i);
-        }
-    }
-}
-
 static int wait_child(pid_t pid)
 {
     int status = 0;
@@ -252,7 +229,7 @@ static int launch_script(const char *script, const char *ifname, int fd,
     if (pid == 0) {
         char *args[3] = {(char *)script, (char *)ifname, NULL};
 
-        close_fds_except(fd);
+        netbe_close_fds_except(fd);
         execv(script, args);
         _exit(1);
     }
@@ -340,7 +317,7 @@ static int run_bridge_helper(const char *helper, const char *bridge,
         return -1;
     }
     if (pid == 0) {
-        close_fds_except(sv[1]);
+        netbe_close_fds_except(sv[1]);
         fcntl(sv[1], F_SETFD, 0);
         if (is_cmd) {
             char *args[4] = {"sh", "-c", cmd, NULL};

@@ -27,6 +27,7 @@ static const char *const driver_names[NETBE_DRIVER__MAX] = {
     [NETBE_DRIVER_NETMAP] = "netmap",
     [NETBE_DRIVER_VHOST_USER] = "vhost-user",
     [NETBE_DRIVER_VHOST_VDPA] = "vhost-vdpa",
+    [NETBE_DRIVER_PASST] = "passt",
     [NETBE_DRIVER_AF_XDP] = "af-xdp",
 };
 

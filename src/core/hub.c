@@ -815,6 +815,7 @@ void netbe_hub_check_clients(struct netbe_ctx *ctx)
                 has_nic = true;
                 break;
             case NETBE_DRIVER_USER:
+            case NETBE_DRIVER_PASST:
             case NETBE_DRIVER_TAP:
             case NETBE_DRIVER_SOCKET:
             case NETBE_DRIVER_STREAM:

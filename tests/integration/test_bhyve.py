@@ -38,6 +38,7 @@ import pytest
 
 from conftest import REPO, TIMEOUT, wait_for
 from test_switch import VM, Monitor
+from test_tap import Netns, link_exists, sh
 
 FRONTEND_MAC = "52:54:00:be:00:01"
 MAC = bytes.fromhex(FRONTEND_MAC.replace(":", ""))
@@ -45,11 +46,6 @@ PEER_MAC = bytes.fromhex("525400be0002")
 ETH_PROBE = 0x88B5
 F_GUEST_CSUM = 1 << 1
 F_CSUM = 1 << 0
-
-
-def sh(*args, check=True):
-    return subprocess.run(args, check=check, capture_output=True, text=True,
-                          timeout=TIMEOUT)
 
 
 # ---- the frontend, built as an external VMM builds it ----
@@ -211,30 +207,9 @@ def frontends():
 
 # ---- namespaces ----
 
-class Namespaces:
-    def __init__(self):
-        self.names = []
-
-    def new(self):
-        name = "nbe-" + uuid.uuid4().hex[:8]
-        sh("ip", "netns", "add", name)
-        self.names.append(name)
-        sh("ip", "-n", name, "link", "set", "lo", "up")
-        # no IPv6 chatter (router solicitations, MLD): the tests count
-        # every frame
-        for key in ("all", "default"):
-            sh("ip", "netns", "exec", name, "sysctl", "-qw",
-               f"net.ipv6.conf.{key}.disable_ipv6=1")
-        return name
-
-    def cleanup(self):
-        for n in self.names:
-            sh("ip", "netns", "del", n, check=False)
-
-
 @pytest.fixture
 def netns():
-    ns = Namespaces()
+    ns = Netns(prefix="nbe-", no_ipv6=True)
     try:
         yield ns
     finally:
@@ -243,11 +218,6 @@ def netns():
 
 def tap_name():
     return "tapnbe" + uuid.uuid4().hex[:6]
-
-
-def link_exists(ns, ifname):
-    return sh("ip", "-n", ns, "link", "show", ifname,
-              check=False).returncode == 0
 
 
 def address(ns, ifname, addr="10.78.0.1"):

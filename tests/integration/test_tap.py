@@ -43,16 +43,23 @@ def sh(*args, check=True):
 
 class Netns:
     """Network namespaces of one test, deleted (with their links) at its
-    end."""
+    end; named @prefix + random hex, IPv6 off in them when @no_ipv6 (no
+    router solicitations or MLD for tests that count every frame)."""
 
-    def __init__(self):
+    def __init__(self, prefix="nbt-", no_ipv6=False):
         self.names = []
+        self.prefix = prefix
+        self.no_ipv6 = no_ipv6
 
     def new(self):
-        name = "nbt-" + uuid.uuid4().hex[:8]
+        name = self.prefix + uuid.uuid4().hex[:8]
         sh("ip", "netns", "add", name)
         self.names.append(name)
         sh("ip", "-n", name, "link", "set", "lo", "up")
+        if self.no_ipv6:
+            for key in ("all", "default"):
+                sh("ip", "netns", "exec", name, "sysctl", "-qw",
+                   f"net.ipv6.conf.{key}.disable_ipv6=1")
         return name
 
     def cleanup(self):

@@ -39,6 +39,7 @@
 
 #include "netbe/backend.h"
 #include "netbe/bhyve.h"
+#include "tapwire.h"
 #include "testlib.h"
 
 #define FRAME_MAX 2048
@@ -916,48 +917,6 @@ static void test_backend_deleted(void **state)
     close(w.fd);
 }
 
-/* ---- tap ---- */
-
-static int if_up(const char *ifname)
-{
-    char path[128];
-    struct ifreq ifr;
-    int s, fd;
-
-    snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
-             ifname);
-    fd = open(path, O_WRONLY);
-    if (fd >= 0) {
-        assert_int_equal(write(fd, "1", 1), 1);
-        close(fd);
-    }
-    s = socket(AF_INET, SOCK_DGRAM, 0);
-    assert_true(s >= 0);
-    memset(&ifr, 0, sizeof(ifr));
-    snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
-    assert_int_equal(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
-    ifr.ifr_flags |= IFF_UP;
-    assert_int_equal(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
-    assert_int_equal(ioctl(s, SIOCGIFINDEX, &ifr), 0);
-    close(s);
-    return ifr.ifr_ifindex;
-}
-
-/* A packet socket on @ifname: the wire side of the tap. */
-static int tap_wire(const char *ifname)
-{
-    struct sockaddr_ll sll;
-    int s = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL));
-
-    assert_true(s >= 0);
-    memset(&sll, 0, sizeof(sll));
-    sll.sll_family = AF_PACKET;
-    sll.sll_protocol = htons(ETH_P_ALL);
-    sll.sll_ifindex = if_up(ifname);
-    assert_int_equal(bind(s, (struct sockaddr *)&sll, sizeof(sll)), 0);
-    return s;
-}
-
 static void tap_wire_send(int s, uint32_t i)
 {
     uint8_t frame[FRAME_MAX];
@@ -1110,7 +1069,7 @@ static void tap_both_ways(const char *name, unsigned len, uint64_t features)
     assert_int_equal(nic->vnet_hdr_len, (int)len);
     assert_int_equal(netbe_bhyve_backend(be)->vnet_hdr_len, (int)len);
     fe.hdr = len;
-    s = tap_wire(name);
+    s = tapwire_open(name);
     netbe_rx_enable(be);
     for (uint32_t i = 0; i < 10; i++) {
         tap_wire_send(s, i);
@@ -1176,7 +1135,7 @@ static void test_tap_renegotiate(void **state)
     be = init_ok(ctx, "tapnbb6");
     nic = netbe_bhyve_nic(be);
     bk = netbe_bhyve_backend(be);
-    s = tap_wire("tapnbb6");
+    s = tapwire_open("tapnbb6");
     assert_false(tso_on("tapnbb6"));
     assert_int_equal(netbe_set_cap(be, 0, 11), -1);
     assert_int_equal(netbe_set_cap(be, NETBE_VIRTIO_NET_F_GUEST_UFO, 12), -1);
@@ -1232,7 +1191,7 @@ static void test_tap_backpressure(void **state)
     be = init_ok(ctx, "tapnbb7");
     nic = netbe_bhyve_nic(be);
     bk = netbe_bhyve_backend(be);
-    s = tap_wire("tapnbb7");
+    s = tapwire_open("tapnbb7");
     spin(20);
     /* the interface's own frames, if any, out of the way */
     while (netbe_rx_discard(be) > 0) {

@@ -37,6 +37,7 @@
 
 #include "backends/backends.h"
 #include "backends/tap-linux.h"
+#include "tapwire.h"
 #include "testlib.h"
 
 /* IEEE's local experimental ethertype: nothing else on the link uses it */
@@ -96,47 +97,6 @@ static short if_flags(int fd)
     memset(&ifr, 0, sizeof(ifr));
     assert_int_equal(ioctl(fd, TUNGETIFF, &ifr), 0);
     return ifr.ifr_flags;
-}
-
-/* Up, without IPv6 (whose neighbour discovery would add frames). */
-static int if_up(const char *ifname)
-{
-    char path[128];
-    struct ifreq ifr;
-    int s, fd;
-
-    snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
-             ifname);
-    fd = open(path, O_WRONLY);
-    if (fd >= 0) {
-        assert_int_equal(write(fd, "1", 1), 1);
-        close(fd);
-    }
-    s = socket(AF_INET, SOCK_DGRAM, 0);
-    assert_true(s >= 0);
-    memset(&ifr, 0, sizeof(ifr));
-    snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
-    assert_int_equal(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
-    ifr.ifr_flags |= IFF_UP;
-    assert_int_equal(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
-    assert_int_equal(ioctl(s, SIOCGIFINDEX, &ifr), 0);
-    close(s);
-    return ifr.ifr_ifindex;
-}
-
-/* A packet socket on @ifname: the wire side of the tap. */
-static int wire_open(const char *ifname)
-{
-    struct sockaddr_ll sll;
-    int s = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL));
-
-    assert_true(s >= 0);
-    memset(&sll, 0, sizeof(sll));
-    sll.sll_family = AF_PACKET;
-    sll.sll_protocol = htons(ETH_P_ALL);
-    sll.sll_ifindex = if_up(ifname);
-    assert_int_equal(bind(s, (struct sockaddr *)&sll, sizeof(sll)), 0);
-    return s;
 }
 
 static size_t make_frame(uint8_t *buf, size_t len, uint8_t seq)
@@ -292,7 +252,7 @@ static void both_ways(const char *opts)
     snprintf(str, sizeof(str), "tap,id=t0,ifname=%s,%s", IFNAME, opts);
     t = add_tap(ctx, str);
     p = tl_backend(ctx, "peer", t);
-    w = wire_open(IFNAME);
+    w = tapwire_open(IFNAME);
 
     /* read: the header is gone, the frame is exactly what was sent */
     make_frame(frame, 60, 1);
@@ -337,7 +297,7 @@ static void test_header_len_12(void **state)
     /* a mergeable-buffer peer: the strip and the prepend follow the length */
     netbe_set_vnet_hdr_len(t, 12);
     assert_int_equal(t->vnet_hdr_len, 0); /* not used on the graph yet */
-    w = wire_open(IFNAME);
+    w = tapwire_open(IFNAME);
     make_frame(frame, 100, 3);
     wire_send(w, frame, 100);
     assert_true(wait_test_frames(p, 1));
@@ -448,7 +408,7 @@ static void test_backpressure(void **state)
 
     t = add_tap(ctx, "tap,id=t0,ifname=" IFNAME ",script=no,downscript=no");
     p = tl_backend(ctx, "peer", t);
-    w = wire_open(IFNAME);
+    w = tapwire_open(IFNAME);
     pump(20);
     p->mode = TL_REFUSE;
     for (i = 0; i < 100; i++) {
@@ -486,7 +446,7 @@ static void test_backpressure_byte_limit(void **state)
     t = add_tap(ctx, "tap,id=t0,ifname=" IFNAME ",script=no,downscript=no");
     p = tl_backend(ctx, "peer", t);
     netbe_client_set_queue_bytes(&p->nc, 2048);
-    w = wire_open(IFNAME);
+    w = tapwire_open(IFNAME);
     pump(20);
     p->mode = TL_REFUSE;
     for (i = 0; i < 100; i++) {
@@ -524,7 +484,7 @@ static void test_write_eagain(void **state)
 
     t = add_tap(ctx, "tap,id=t0,ifname=" IFNAME ",script=no,downscript=no");
     p = tl_backend(ctx, "peer", t);
-    w = wire_open(IFNAME);
+    w = tapwire_open(IFNAME);
     pump(20);
     eagain_fd = netbe_tap_fd(t);
     eagain_left = 1;
