@@ -677,6 +677,42 @@ struct netbe_hub_tap *netbe_hub_tap_add(struct netbe_ctx *ctx, int hub_id,
                                         void *opaque);
 /** netbe_hub_tap_del() - stop and free @tap (@gone is not called) */
 void netbe_hub_tap_del(struct netbe_hub_tap *tap);
+/* A hub as netbe_hub_get_status() reads it. */
+struct netbe_hub_status {
+    int id;
+    bool learning;
+    bool is_switch;       /* a switch listener made it (alone: drops) */
+    unsigned learned;     /* live entries of its table */
+    uint64_t evictions;   /* live entries replaced by new sources */
+    uint64_t not_learned; /* sources flooded: their port's share full */
+};
+
+/* One learned source of a switch's table. */
+struct netbe_hub_fdb_entry {
+    uint8_t mac[6];
+    struct netbe_client *port; /* the hub port it was last seen on */
+    int64_t age_ms;            /* since it was last seen */
+};
+
+/**
+ * netbe_hub_list() - the ids of @ctx's hubs, in "info network" order
+ * Return: how many hubs there are; only the first @max ids are stored
+ */
+int netbe_hub_list(struct netbe_ctx *ctx, int *ids, int max);
+/**
+ * netbe_hub_get_status() - read hub @hub_id's state into @st
+ * Return: 0, or -1 when there is no such hub
+ */
+int netbe_hub_get_status(struct netbe_ctx *ctx, int hub_id,
+                         struct netbe_hub_status *st);
+/**
+ * netbe_hub_get_fdb() - the live (not aged) entries of hub @hub_id's
+ * learning table, in table order
+ * Return: how many there are (0 for a plain hub or none); only the first
+ *         @max are stored
+ */
+int netbe_hub_get_fdb(struct netbe_ctx *ctx, int hub_id,
+                      struct netbe_hub_fdb_entry *out, int max);
 
 /** netbe_hub_check_clients() - the hub part of netbe_check_clients() */
 void netbe_hub_check_clients(struct netbe_ctx *ctx);

@@ -9,6 +9,7 @@
 #include "netbe/chardev.h"
 #include "netbe/object.h"
 #include "netbe/error.h"
+#include "netbe/event.h"
 #include "netbe/log.h"
 #include "netbe/loop.h"
 #include "netbe/net.h"

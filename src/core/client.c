@@ -98,6 +98,7 @@ void netbe_ctx_free(struct netbe_ctx *ctx)
     }
     hubs_free(ctx);
     chardevs_free_all(ctx);
+    events_free(ctx);
     pool_destroy(ctx);
     free(ctx->scratch);
     free(ctx);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "netbe/event.h"
 #include "netbe/log.h"
 #include "netbe/util.h"
 #include "netbe/vnet.h"
@@ -652,6 +653,25 @@ char *netbe_switch_port_name(struct netbe_client *listener, unsigned *next)
     }
 }
 
+/* netbe's switch-port events: which VM, on which listener, hub and port. */
+static void tell_switch_port(const char *event, struct netbe_client *conn,
+                             struct netbe_client *port, int hub_id)
+{
+    struct netbe_client *listener = conn->priv->fold_to;
+
+    netbe_event_emit(
+        conn->ctx, event,
+        (const struct netbe_event_field[]){
+            {.name = "netdev-id", .type = NETBE_EVENT_STR, .str = conn->name},
+            {.name = "listener",
+             .type = NETBE_EVENT_STR,
+             .str = listener ? listener->name : ""},
+            {.name = "hub", .type = NETBE_EVENT_INT, .num = hub_id},
+            {.name = "port", .type = NETBE_EVENT_STR, .str = port->name},
+        },
+        4);
+}
+
 struct netbe_client *netbe_switch_port_join(struct netbe_client *listener,
                                             struct netbe_client *conn,
                                             int hub_id)
@@ -668,6 +688,7 @@ struct netbe_client *netbe_switch_port_join(struct netbe_client *listener,
     port->priv->fold_to = listener;
     port->priv->fold_drops_only = true;
     listener->priv->fold_refs += 2;
+    tell_switch_port(NETBE_EVENT_SWITCH_PORT_JOINED, conn, port, hub_id);
     return port;
 }
 
@@ -676,6 +697,8 @@ void netbe_switch_port_leave(struct netbe_client *conn)
     struct netbe_client *port = conn->peer;
 
     if (port && port->info->type == NETBE_DRIVER_HUBPORT) {
+        tell_switch_port(NETBE_EVENT_SWITCH_PORT_LEFT, conn, port,
+                         to_port(port)->hub->id);
         netbe_client_del(port);
     }
 }
@@ -745,6 +768,67 @@ void netbe_hub_stats(struct netbe_ctx *ctx, FILE *out)
                 hub->id, hub->fdb_count, (unsigned)NETBE_HUB_FDB_MAX,
                 hub->evictions, hub->not_learned);
     }
+}
+
+int netbe_hub_list(struct netbe_ctx *ctx, int *ids, int max)
+{
+    struct netbe_hub *hub;
+    int n = 0;
+
+    LIST_FOREACH (hub, &ctx->hubs, next) {
+        if (n < max) {
+            ids[n] = hub->id;
+        }
+        n++;
+    }
+    return n;
+}
+
+int netbe_hub_get_status(struct netbe_ctx *ctx, int hub_id,
+                         struct netbe_hub_status *st)
+{
+    struct netbe_hub *hub = hub_find(ctx, hub_id);
+
+    if (!hub) {
+        return -1;
+    }
+    *st = (struct netbe_hub_status){
+        .id = hub->id,
+        .learning = hub->learning,
+        .is_switch = hub->is_switch,
+        .learned = hub->fdb_count,
+        .evictions = hub->evictions,
+        .not_learned = hub->not_learned,
+    };
+    return 0;
+}
+
+int netbe_hub_get_fdb(struct netbe_ctx *ctx, int hub_id,
+                      struct netbe_hub_fdb_entry *out, int max)
+{
+    struct netbe_hub *hub = hub_find(ctx, hub_id);
+    int64_t now;
+    unsigned i;
+    int n = 0;
+
+    if (!hub || !hub->fdb) {
+        return 0;
+    }
+    now = hub_now_ms(ctx);
+    for (i = 0; i < NETBE_HUB_FDB_MAX; i++) {
+        const struct fdb_entry *e = &hub->fdb[i];
+
+        if (!e->used || fdb_aged(hub, e, now)) {
+            continue;
+        }
+        if (n < max) {
+            memcpy(out[n].mac, e->mac, 6);
+            out[n].port = &e->port->nc;
+            out[n].age_ms = now - e->seen_ms;
+        }
+        n++;
+    }
+    return n;
 }
 
 void netbe_hub_info(struct netbe_ctx *ctx, FILE *out)
