@@ -111,7 +111,37 @@ def probe(src, dst, tag, timeout=15.0):
     raise AssertionError("no frame crossed between QEMU and netbe")
 
 
+def stats(mon):
+    """netbe's counters, for the failure report."""
+    try:
+        s = peers.socket.socket(peers.socket.AF_UNIX)
+        s.settimeout(2)
+        s.connect(mon)
+        s.sendall(b"info stats\n")
+        out = b""
+        while out.count(b"(qemu) ") < 2:
+            out += s.recv(65536)
+        s.close()
+        return out.decode(errors="replace")
+    except OSError as e:
+        return f"(no stats: {e})"
+
+
+def take(tap, tag, n, timeout=5.0):
+    """The next @n frames of @tag from @tap (late probes left out)."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        f = tap.recv(max(0.01, deadline - time.monotonic()))
+        if f is None:
+            break
+        if len(f) > 10 and f[10] == tag:
+            got.append(f)
+    return got
+
+
 def run_case(netbe_bin, maker, netbe_server, mcast, ns):
+    lossy = maker in (dgram_inet, dgram_mcast, socket_udp, socket_mcast)
     with peers.tempdir() as d:
         qtap, ntap = peers.Tap(d, "q"), peers.Tap(d, "n")
         port = peers.free_port()
@@ -121,13 +151,17 @@ def run_case(netbe_bin, maker, netbe_server, mcast, ns):
         qargs = [qtap.netdev(), qemu_spec] + peers.hub_join(["tap", "be"])
         nargs = [ntap.netdev(), netbe_spec] + peers.hub_join(["tap", "be"])
         qemu = netbe = None
+        mon = os.path.join(d, "mon.sock")
+        mon_args = ["-monitor", f"unix:{mon},server=on,wait=off"]
         try:
             if netbe_server is False:
                 qemu = peers.start_qemu(qargs, ns, qlog)
                 peers.wait_for(lambda: ready(ns), what="QEMU listening")
-                netbe = peers.start_netbe(netbe_bin, nargs, ns, nlog)
+                netbe = peers.start_netbe(netbe_bin, nargs, ns, nlog,
+                                          extra=mon_args)
             else:
-                netbe = peers.start_netbe(netbe_bin, nargs, ns, nlog)
+                netbe = peers.start_netbe(netbe_bin, nargs, ns, nlog,
+                                          extra=mon_args)
                 if ready:
                     peers.wait_for(lambda: ready(ns), what="netbe listening")
                 qemu = peers.start_qemu(qargs, ns, qlog)
@@ -136,19 +170,35 @@ def run_case(netbe_bin, maker, netbe_server, mcast, ns):
 
             for src, dst, tag in ((qtap, ntap, 1), (ntap, qtap, 2)):
                 want = peers.frames(N_FRAMES, tag)
+                got = []
                 for i, f in enumerate(want):
                     src.send(f)
-                    if i % 8 == 7:
-                        time.sleep(0.002)  # UDP on loopback: stay gentle
-                got = peers.expect_frames(dst, want)
+                    if lossy or dst is qtap:
+                        # one frame at a time where a busy reader may lose
+                        # some: UDP drops what its socket has no room for,
+                        # and QEMU 7.2 (its hub, then its dgram "tap") was
+                        # seen to lose a frame of a burst that netbe had
+                        # written whole (netbe's counters said so)
+                        got += take(dst, tag, 1)
+                    elif i % 8 == 7:
+                        time.sleep(0.002)
+                got += take(dst, tag, len(want) - len(got))
                 assert len(got) == len(want), (
                     f"{len(got)} of {len(want)} frames arrived "
                     f"({'QEMU to netbe' if tag == 1 else 'netbe to QEMU'})")
-                assert got == want, "frames differ or arrived out of order"
+                bad = next(i for i in range(len(want)) if got[i] != want[i]) \
+                    if got != want else None
+                assert got == want, (
+                    f"frames differ or arrived out of order "
+                    f"({'QEMU to netbe' if tag == 1 else 'netbe to QEMU'}): "
+                    f"first at {bad}, {len(got[bad])} bytes for "
+                    f"{len(want[bad])}, starting {got[bad][:24]!r}"
+                    if bad is not None else "")
                 src.drain()
             assert qemu.poll() is None, "QEMU exited"
             assert netbe.poll() is None, "netbe exited"
         except Exception:
+            print("--- netbe info stats ---\n" + stats(mon))
             for name, log in (("qemu", qlog), ("netbe", nlog)):
                 log.seek(0)
                 print(f"--- {name} log ---\n{log.read()}")
