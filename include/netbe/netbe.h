@@ -6,6 +6,7 @@
 
 #include "netbe/backend.h"
 #include "netbe/bhyve.h"
+#include "netbe/device.h"
 #include "netbe/error.h"
 #include "netbe/log.h"
 #include "netbe/loop.h"
