@@ -650,6 +650,75 @@ static void test_protocol(void **state)
     fe_free(fe);
 }
 
+/* The graph goes while a VM is connected: everything is let go. */
+static void test_ctx_free_connected(void **state)
+{
+    struct fe *fe = fe_connect();
+
+    fe_start(fe, FEATURES);
+    assert_int_equal(nics_named_vu(), 1);
+    netbe_ctx_free(F->ctx);
+    F->ctx = netbe_ctx_new(F->loop);
+    assert_true(fe_closed(fe));
+    fe_free(fe);
+}
+
+/* netdev=: the NIC "vu" is the netdev's peer and outlives its VMs. */
+static void test_netdev_mode(void **state)
+{
+    struct netbe_error *err = NULL;
+    struct netbe_opts *o;
+    struct tl_client *nd;
+    struct netbe_client *nic;
+    char spec[256];
+    uint8_t frame[72] = {0};
+
+    netbe_ctx_free(F->ctx);
+    F->ctx = netbe_ctx_new(F->loop);
+    nd = tl_backend(F->ctx, "nd", NULL);
+    snprintf(spec, sizeof(spec), "vhost-user-net,id=vu,path=%s,netdev=nd",
+             F->path);
+    o = netbe_opts_parse(spec, "driver", &err);
+    assert_int_equal(netbe_device_add(F->ctx, o, &err), 0);
+    netbe_opts_free(o);
+    nic = nd->nc.peer;
+    assert_non_null(nic);
+    assert_string_equal(nic->name, "vu");
+    for (int round = 0; round < 2; round++) {
+        struct fe *fe = fe_connect();
+
+        fe_start(fe, FEATURES);
+        memset(frame + 12, 0xff, 6);
+        memcpy(fe->mem + BUF(0), frame, sizeof(frame));
+        put_desc(fe, 1, 0, GPA + BUF(0), sizeof(frame), 0, 0);
+        offer(fe, 1, 0);
+        for (int i = 0; i < 200 && nd->nframes == round; i++) {
+            pump(1);
+        }
+        assert_int_equal(nd->nframes, round + 1);
+        /* the netdev takes plain frames: the header is gone */
+        assert_int_equal(nd->frames[round].len, 60);
+        fe_free(fe);
+        assert_ptr_equal(nd->nc.peer, nic);
+    }
+    /* a second device cannot take the same netdev */
+    snprintf(spec, sizeof(spec), "vhost-user-net,id=vu2,path=%s.2,netdev=nd",
+             F->path);
+    o = netbe_opts_parse(spec, "driver", &err);
+    assert_int_equal(netbe_device_add(F->ctx, o, &err), -1);
+    netbe_error_free(err);
+    netbe_opts_free(o);
+    {
+        struct fe *fe = fe_connect();
+
+        fe_start(fe, FEATURES);
+        netbe_ctx_free(F->ctx);
+        F->ctx = netbe_ctx_new(F->loop);
+        assert_true(fe_closed(fe));
+        fe_free(fe);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -659,6 +728,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_rings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_rx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ctx_free_connected, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_netdev_mode, setup, teardown),
     };
 
     netbe_log_set_level(NETBE_LOG_ERROR);
