@@ -144,12 +144,12 @@ static bool fe_closed(struct fe *fe)
     return false;
 }
 
-static struct fe *fe_connect(void)
+static struct fe *fe_connect_to(const char *path)
 {
     struct fe *fe = calloc(1, sizeof(*fe));
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
 
-    strcpy(sun.sun_path, F->path);
+    strcpy(sun.sun_path, path);
     fe->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_int_equal(connect(fe->sock, (struct sockaddr *)&sun, sizeof(sun)),
                      0);
@@ -164,6 +164,11 @@ static struct fe *fe_connect(void)
     }
     pump(5);
     return fe;
+}
+
+static struct fe *fe_connect(void)
+{
+    return fe_connect_to(F->path);
 }
 
 static void fe_free(struct fe *fe)
@@ -650,6 +655,32 @@ static void test_protocol(void **state)
     fe_free(fe);
 }
 
+/* queues=2: two queue pairs, four rings, MQ offered; a fifth is refused. */
+static void test_queues2(void **state)
+{
+    struct netbe_error *err = NULL;
+    struct netbe_opts *o;
+    char spec[256], path[128];
+    struct fe *fe;
+
+    snprintf(path, sizeof(path), "%s.mq", F->path);
+    snprintf(spec, sizeof(spec),
+             "vhost-user-net,id=mq,path=%s,hubid=0,queues=2", path);
+    o = netbe_opts_parse(spec, "driver", &err);
+    assert_int_equal(netbe_device_add(F->ctx, o, &err), 0);
+    netbe_opts_free(o);
+    fe = fe_connect_to(path);
+    assert_true(fe_get_u64(fe, VU_GET_FEATURES) & VU_BIT(VIRTIO_NET_F_MQ));
+    fe_u64(fe, VU_SET_PROTOCOL_FEATURES, VU_BIT(VU_PF_MQ));
+    assert_int_equal(fe_get_u64(fe, VU_GET_QUEUE_NUM), 2);
+    fe_state(fe, VU_SET_VRING_NUM, 3, NUM);
+    /* still there: GET_FEATURES answers */
+    assert_true(fe_get_u64(fe, VU_GET_FEATURES) != 0);
+    fe_state(fe, VU_SET_VRING_NUM, 4, NUM);
+    assert_true(fe_closed(fe));
+    fe_free(fe);
+}
+
 /* The graph goes while a VM is connected: everything is let go. */
 static void test_ctx_free_connected(void **state)
 {
@@ -731,6 +762,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ctx_free_connected, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_netdev_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queues2, setup, teardown),
     };
 
     netbe_log_set_level(NETBE_LOG_ERROR);
