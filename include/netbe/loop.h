@@ -37,6 +37,7 @@ enum {
 
 typedef void netbe_fd_cb(void *opaque, int fd, unsigned events);
 typedef void netbe_timer_cb(void *opaque);
+typedef void netbe_prepare_cb(void *opaque);
 
 struct addrinfo;
 
@@ -78,6 +79,19 @@ struct netbe_loop_ops {
                      void *opaque);
     /* Forget a pending resolve: its callback is never called. */
     void (*resolve_cancel)(void *loop, void *req);
+    /*
+     * Optional: call @cb each time the loop is about to wait for events,
+     * after the callbacks of the last wait have run (libuv's prepare
+     * handles, glib's prepare stage, QEMU's poll notifiers).  @cb may
+     * watch and unwatch fds and arm timers for this very wait.  The hook
+     * alone does not keep a loop running.  Returns a handle for
+     * prepare_free(), or NULL.  Backends that must see every turn of the
+     * loop need it: libslirp (the "user" netdev) collects its sockets'
+     * events here; without it such a netdev refuses to start.
+     */
+    void *(*prepare_new)(void *loop, netbe_prepare_cb *cb, void *opaque);
+    /* Remove a prepare hook; its callback is never called after this. */
+    void (*prepare_free)(void *loop, void *hook);
 };
 
 struct netbe_loop {

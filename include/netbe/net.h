@@ -190,7 +190,10 @@ struct netbe_filter_ops {
                            netbe_packet_sent *sent_cb);
     void (*cleanup)(struct netbe_filter *nf);
     void (*status_changed)(struct netbe_filter *nf);
-    /* ",key=value" pairs for info network; may be NULL */
+    /*
+     * The type's own ",key=value" pairs for info network, printed after
+     * "type=T" and before the common ones (QEMU's order); may be NULL
+     */
     void (*print_info)(struct netbe_filter *nf, FILE *out);
 };
 
@@ -200,6 +203,9 @@ struct netbe_filter {
     struct netbe_client *netdev;
     enum netbe_filter_direction direction;
     bool on;
+    /* as given to netbe_filter_new(), for info network: "tail", "id=f0" */
+    char *position;
+    bool insert_before;
     void *opaque;
     TAILQ_ENTRY(netbe_filter) next;
 };
@@ -581,7 +587,11 @@ int netbe_set_link(struct netbe_ctx *ctx, const char *name, bool up,
 int netbe_netdev_del(struct netbe_ctx *ctx, const char *id,
                      struct netbe_error **errp);
 
-/** netbe_print_client() - "NAME: index=N,type=T,INFO" and its filters */
+/**
+ * netbe_print_client() - "NAME: index=N,type=T,INFO" and its filters, as
+ * QEMU 7.2: "  - ID: type=T,OWN,position=P,status=S,insert=I,netdev=N,
+ * queue=Q" with the type's own keys (print_info) first
+ */
 void netbe_print_client(FILE *out, struct netbe_client *nc);
 /** netbe_info_network() - QEMU's "info network" text, hubs first */
 void netbe_info_network(struct netbe_ctx *ctx, FILE *out);
@@ -645,6 +655,64 @@ int netbe_hub_set_learning(struct netbe_ctx *ctx, int hub_id, bool on,
 void netbe_hub_set_aging(struct netbe_ctx *ctx, int hub_id, int64_t ms);
 #define NETBE_HUB_AGING_MS (300 * 1000) /* as Linux bridges */
 #define NETBE_HUB_FDB_MAX 1024
+
+/*
+ * A capture of a whole hub: called with every frame a port of it takes
+ * from its peer, before the hub forwards it, in the peer's form (a vnet
+ * header of @hdr_len bytes in front).  It must not delete clients or taps.
+ */
+typedef void netbe_hub_tap_fn(void *opaque, struct netbe_client *port,
+                              const struct iovec *iov, int iovcnt,
+                              size_t hdr_len);
+struct netbe_hub_tap;
+/**
+ * netbe_hub_tap_add() - call @fn with every frame hub @hub_id receives;
+ * when the hub goes (its last port and listener went), @gone is called
+ * and the tap is freed
+ * Return: the tap, or NULL when there is no such hub
+ */
+struct netbe_hub_tap *netbe_hub_tap_add(struct netbe_ctx *ctx, int hub_id,
+                                        netbe_hub_tap_fn *fn,
+                                        void (*gone)(void *opaque),
+                                        void *opaque);
+/** netbe_hub_tap_del() - stop and free @tap (@gone is not called) */
+void netbe_hub_tap_del(struct netbe_hub_tap *tap);
+/* A hub as netbe_hub_get_status() reads it. */
+struct netbe_hub_status {
+    int id;
+    bool learning;
+    bool is_switch;       /* a switch listener made it (alone: drops) */
+    unsigned learned;     /* live entries of its table */
+    uint64_t evictions;   /* live entries replaced by new sources */
+    uint64_t not_learned; /* sources flooded: their port's share full */
+};
+
+/* One learned source of a switch's table. */
+struct netbe_hub_fdb_entry {
+    uint8_t mac[6];
+    struct netbe_client *port; /* the hub port it was last seen on */
+    int64_t age_ms;            /* since it was last seen */
+};
+
+/**
+ * netbe_hub_list() - the ids of @ctx's hubs, in "info network" order
+ * Return: how many hubs there are; only the first @max ids are stored
+ */
+int netbe_hub_list(struct netbe_ctx *ctx, int *ids, int max);
+/**
+ * netbe_hub_get_status() - read hub @hub_id's state into @st
+ * Return: 0, or -1 when there is no such hub
+ */
+int netbe_hub_get_status(struct netbe_ctx *ctx, int hub_id,
+                         struct netbe_hub_status *st);
+/**
+ * netbe_hub_get_fdb() - the live (not aged) entries of hub @hub_id's
+ * learning table, in table order
+ * Return: how many there are (0 for a plain hub or none); only the first
+ *         @max are stored
+ */
+int netbe_hub_get_fdb(struct netbe_ctx *ctx, int hub_id,
+                      struct netbe_hub_fdb_entry *out, int max);
 
 /** netbe_hub_check_clients() - the hub part of netbe_check_clients() */
 void netbe_hub_check_clients(struct netbe_ctx *ctx);

@@ -15,6 +15,9 @@
 #include <unistd.h>
 
 #include "backends/backends.h"
+#ifdef NETBE_HAVE_SLIRP
+#include "backends/user.h"
+#endif
 #include "netbe/backend.h"
 #include "netbe/util.h"
 
@@ -33,7 +36,10 @@ static const struct netbe_backend_type *const backend_types[] = {
 #ifdef __linux__
     &netbe_backend_tap,
     &netbe_backend_passt, /* after tap, as QEMU 10.1 lists it */
-    /* user, l2tpv3, vde come here */
+#ifdef NETBE_HAVE_SLIRP
+    &netbe_backend_user,
+#endif
+    /* l2tpv3, vde come here */
     &netbe_backend_bridge,
 #endif
     NULL,

@@ -22,15 +22,19 @@
  * sends nonsense loses only itself.
  */
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "backends.h"
 #include "lpconn.h"
+#include "netbe/event.h"
 #include "netbe/log.h"
 #include "netbe/net.h"
 #include "netbe/util.h"
@@ -70,6 +74,7 @@ struct stream {
      * carries nothing; its read buffer is the one its connections share.
      */
     struct netbe_lpconn conn;
+    bool told_up; /* NETDEV_STREAM_CONNECTED went out for this connection */
 
     /* listening (server, hub listener) */
     int lfd;
@@ -154,6 +159,91 @@ static void set_connected_info(struct stream *s, bool local_for_unix)
 }
 
 /*
+ * QEMU 8.0's NETDEV_STREAM_CONNECTED, with the address its info string
+ * names (see set_connected_info()) as a QAPI SocketAddress.
+ */
+static void tell_connected(struct stream *s, bool local_for_unix)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    struct netbe_event_field f[6] = {
+        {.name = "netdev-id", .type = NETBE_EVENT_STR, .str = s->nc.name},
+    };
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+    int n = 1, r;
+
+    memset(&ss, 0, sizeof(ss));
+    r = getsockname(s->conn.fd, (struct sockaddr *)&ss, &len);
+    if (r == 0 && (ss.ss_family != AF_UNIX || !local_for_unix)) {
+        len = sizeof(ss);
+        memset(&ss, 0, sizeof(ss));
+        r = getpeername(s->conn.fd, (struct sockaddr *)&ss, &len);
+    }
+    if (r < 0) {
+        return;
+    }
+    if (ss.ss_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&ss;
+        size_t plen = len > offsetof(struct sockaddr_un, sun_path)
+                          ? len - offsetof(struct sockaddr_un, sun_path)
+                          : 0;
+        bool abstract = plen > 0 && un->sun_path[0] == '\0';
+
+        if (abstract) {
+            memcpy(path, un->sun_path + 1, plen - 1);
+            path[plen - 1] = '\0';
+        } else {
+            memcpy(path, un->sun_path, plen);
+            path[plen] = '\0';
+        }
+        f[n++] = (struct netbe_event_field){
+            .name = "addr.type", .type = NETBE_EVENT_STR, .str = "unix"};
+        f[n++] = (struct netbe_event_field){
+            .name = "addr.path", .type = NETBE_EVENT_STR, .str = path};
+        if (abstract) {
+            f[n++] = (struct netbe_event_field){.name = "addr.abstract",
+                                                .type = NETBE_EVENT_BOOL,
+                                                .flag = true};
+            f[n++] =
+                (struct netbe_event_field){.name = "addr.tight",
+                                           .type = NETBE_EVENT_BOOL,
+                                           .flag = strlen(path) + 1 == plen};
+        }
+    } else if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+        if (getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port,
+                        sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV)) {
+            return;
+        }
+        f[n++] = (struct netbe_event_field){
+            .name = "addr.type", .type = NETBE_EVENT_STR, .str = "inet"};
+        f[n++] = (struct netbe_event_field){
+            .name = "addr.host", .type = NETBE_EVENT_STR, .str = host};
+        f[n++] = (struct netbe_event_field){
+            .name = "addr.port", .type = NETBE_EVENT_STR, .str = port};
+    } else {
+        return;
+    }
+    s->told_up = true;
+    netbe_event_emit(s->nc.ctx, NETBE_EVENT_NETDEV_STREAM_CONNECTED, f, n);
+}
+
+/* ... and NETDEV_STREAM_DISCONNECTED once a told connection is over. */
+static void tell_disconnected(struct stream *s)
+{
+    if (!s->told_up) {
+        return;
+    }
+    s->told_up = false;
+    netbe_event_emit(
+        s->nc.ctx, NETBE_EVENT_NETDEV_STREAM_DISCONNECTED,
+        (const struct netbe_event_field[]){
+            {.name = "netdev-id", .type = NETBE_EVENT_STR, .str = s->nc.name},
+        },
+        1);
+}
+
+/*
  * Start carrying frames on @fd, a connected socket.
  * Return: 0, or -1 when it cannot be watched (then @fd is closed)
  */
@@ -164,6 +254,7 @@ static int conn_attach(struct stream *s, int fd, bool server_side)
     }
     set_connected_info(s, server_side);
     s->nc.link_down = false;
+    tell_connected(s, server_side);
     return 0;
 }
 
@@ -191,6 +282,7 @@ static void listener_resume(struct stream *s)
 static void conn_lost(struct stream *s)
 {
     netbe_lpconn_close(&s->conn);
+    tell_disconnected(s);
     if (s->mode == MODE_HUB_CONN) {
         netbe_client_del(&s->nc);
         return;
@@ -228,6 +320,7 @@ static void client_up(struct stream *s)
     s->failed_once = false;
     set_connected_info(s, false);
     s->nc.link_down = false;
+    tell_connected(s, false);
     netbe_log(NETBE_LOG_INFO, "stream %s: connected to %s", s->nc.name,
               s->nc.info_str);
 }

@@ -24,6 +24,9 @@
 
 #include "control/monitor.h"
 #include "netbe/netbe.h"
+#ifdef NETBE_HAVE_SLIRP
+#include "backends/user.h"
+#endif
 
 #define GREETING                                                               \
     "netbe " NETBE_VERSION " monitor - type 'help' for more "                  \
@@ -436,20 +439,147 @@ static void run_netdev_add(struct hmp *h, const char *p)
     netbe_opts_free(opts);
 }
 
+/* QEMU's object_add: errors of every stage go to the monitor. */
+static void run_object_add(struct hmp *h, const char *p)
+{
+    struct netbe_error *err = NULL;
+    struct netbe_opts *opts;
+    char *str;
+
+    if (arg_string(h, &p, &str) < 0) {
+        return;
+    }
+    if (arg_end(h, p) < 0) {
+        free(str);
+        return;
+    }
+    opts = netbe_opts_parse_any(str, NETBE_OBJECT_TYPE_KEY, &err);
+    free(str);
+    if (opts && netbe_object_help(opts, h->out, &err) == 0) {
+        netbe_object_add_opts(h->ctx, opts, &err);
+    }
+    report(h, err);
+    netbe_opts_free(opts);
+}
+
+static void run_object_del(struct hmp *h, const char *p)
+{
+    struct netbe_error *err = NULL;
+    char *id;
+
+    if (arg_string(h, &p, &id) < 0) {
+        return;
+    }
+    if (arg_end(h, p) == 0) {
+        netbe_object_del(h->ctx, id, &err);
+        report(h, err);
+    }
+    free(id);
+}
+
+#ifdef NETBE_HAVE_SLIRP
+/*
+ * QEMU's "arg1:s,arg2:s?": with two arguments the first names the user
+ * netdev, with one the first user netdev is meant.
+ * Return: the netdev (or NULL, QEMU's message printed) and *@rule
+ */
+static struct netbe_client *user_args(struct hmp *h, const char *p, char **arg1,
+                                      char **arg2)
+{
+    struct netbe_client *nc;
+
+    *arg1 = *arg2 = NULL;
+    if (arg_string(h, &p, arg1) < 0) {
+        return NULL;
+    }
+    if (*skip_ws(p) && arg_string(h, &p, arg2) < 0) {
+        return NULL;
+    }
+    if (arg_end(h, p) < 0) {
+        return NULL;
+    }
+    nc = netbe_user_lookup(h->ctx, *arg2 ? *arg1 : NULL, h->out);
+    if (nc && !*arg2) {
+        *arg2 = *arg1;
+        *arg1 = NULL;
+    }
+    return nc;
+}
+
+static void run_hostfwd_add(struct hmp *h, const char *p)
+{
+    struct netbe_error *err = NULL;
+    struct netbe_client *nc;
+    char *a1, *rule;
+
+    nc = user_args(h, p, &a1, &rule);
+    if (nc && netbe_user_hostfwd_add(nc, rule, &err) < 0) {
+        /* QEMU's error_report_err(): the message alone */
+        fprintf(h->out, "%s\n", netbe_error_msg(err));
+        netbe_error_free(err);
+    }
+    free(a1);
+    free(rule);
+}
+
+static void run_hostfwd_remove(struct hmp *h, const char *p)
+{
+    struct netbe_client *nc;
+    char *a1, *src;
+    int r;
+
+    nc = user_args(h, p, &a1, &src);
+    if (nc) {
+        r = netbe_user_hostfwd_remove(nc, src);
+        if (r < 0) {
+            fputs("invalid format\n", h->out);
+        } else {
+            fprintf(h->out, "host forwarding rule for %s %s\n", src,
+                    r ? "removed" : "not found");
+        }
+    }
+    free(a1);
+    free(src);
+}
+
+static void run_info_usernet(struct hmp *h, const char *p)
+{
+    if (arg_end(h, p) == 0) {
+        netbe_user_info_usernet(h->ctx, h->out);
+    }
+}
+#endif
+
 static const struct cmd info_cmds[] = {
     {"network", "", "show the network state", run_info_network, NULL},
     {"stats", "", "show every client's frame, byte and drop counters",
      run_info_stats, NULL},
+#ifdef NETBE_HAVE_SLIRP
+    {"usernet", "", "show user network stack connection states",
+     run_info_usernet, NULL},
+#endif
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 /* Sorted by name, as QEMU sorts its table for "help". */
 static const struct cmd top_cmds[] = {
     {"help|?", "[cmd]", "show the help", run_help, NULL},
+#ifdef NETBE_HAVE_SLIRP
+    {"hostfwd_add",
+     "[netdev_id] [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport",
+     "redirect TCP or UDP connections from host to guest (requires -net "
+     "user)",
+     run_hostfwd_add, NULL},
+    {"hostfwd_remove", "[netdev_id] [tcp|udp]:[hostaddr]:hostport",
+     "remove host-to-guest TCP or UDP redirection", run_hostfwd_remove, NULL},
+#endif
     {"info", "[subcommand]", "show various information about the system state",
      run_info, info_cmds},
     {"netdev_add", "", "add host network device", run_netdev_add, NULL},
     {"netdev_del", "id", "remove host network device", run_netdev_del, NULL},
+    {"object_add", "[qom-type=]type,id=str[,prop=value][,...]",
+     "create QOM object", run_object_add, NULL},
+    {"object_del", "id", "destroy QOM object", run_object_del, NULL},
     {"quit|q", "", "quit netbe", run_quit, NULL},
     {"set_link", "name on|off", "change the link status of a network adapter",
      run_set_link, NULL},

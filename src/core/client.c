@@ -48,6 +48,7 @@ struct netbe_ctx *netbe_ctx_new(struct netbe_loop *loop)
     ctx->loop = loop;
     TAILQ_INIT(&ctx->clients);
     LIST_INIT(&ctx->hubs);
+    LIST_INIT(&ctx->chardevs);
     TAILQ_INIT(&ctx->dying);
     ctx->queue_max_bytes = NETBE_QUEUE_DEFAULT_BYTES;
     return ctx;
@@ -96,6 +97,8 @@ void netbe_ctx_free(struct netbe_ctx *ctx)
         }
     }
     hubs_free(ctx);
+    chardevs_free_all(ctx);
+    events_free(ctx);
     pool_destroy(ctx);
     free(ctx->scratch);
     free(ctx);
@@ -1143,13 +1146,14 @@ void netbe_print_client(FILE *out, struct netbe_client *nc)
         fprintf(out, "filters:\n");
     }
     TAILQ_FOREACH (nf, &nc->filters, next) {
-        fprintf(out, "  - %s: type=%s,netdev=%s,queue=%s,status=%s", nf->id,
-                nf->ops->type, nc->name, direction_name(nf->direction),
-                nf->on ? "on" : "off");
+        fprintf(out, "  - %s: type=%s", nf->id, nf->ops->type);
         if (nf->ops->print_info) {
             nf->ops->print_info(nf, out);
         }
-        fprintf(out, "\n");
+        fprintf(out, ",position=%s,status=%s,insert=%s,netdev=%s,queue=%s\n",
+                nf->position, nf->on ? "on" : "off",
+                nf->insert_before ? "before" : "behind", nc->name,
+                direction_name(nf->direction));
     }
 }
 

@@ -155,6 +155,8 @@ struct netbe_filter *netbe_filter_new(struct netbe_client *nc,
     nf->netdev = nc;
     nf->direction = direction;
     nf->on = true;
+    nf->position = netbe_strdup(position);
+    nf->insert_before = insert_before;
     if (at) {
         if (insert_before) {
             TAILQ_INSERT_BEFORE(at, nf, next);
@@ -175,6 +177,7 @@ void netbe_filter_del(struct netbe_filter *nf)
     if (nf->ops->cleanup) {
         nf->ops->cleanup(nf);
     }
+    free(nf->position);
     free(nf->id);
     free(nf);
 }

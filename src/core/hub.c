@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "netbe/event.h"
 #include "netbe/log.h"
 #include "netbe/util.h"
 #include "netbe/vnet.h"
@@ -55,6 +56,15 @@ struct netbe_hub {
     uint64_t not_learned; /* sources not learned: their port's share full */
     uint64_t key[2];      /* of the hash, random per hub */
     struct fdb_entry *fdb;
+    struct netbe_hub_tap *taps; /* captures of the whole hub */
+};
+
+struct netbe_hub_tap {
+    struct netbe_hub *hub;
+    netbe_hub_tap_fn *fn;
+    void (*gone)(void *opaque);
+    void *opaque;
+    struct netbe_hub_tap *next;
 };
 
 struct hub_port {
@@ -376,9 +386,13 @@ static ssize_t hub_receive_iov(struct netbe_client *nc, const struct iovec *iov,
                                int iovcnt)
 {
     struct hub_port *src = to_port(nc);
+    struct netbe_hub_tap *tap;
     struct core_frame f;
     ssize_t ret;
 
+    for (tap = src->hub->taps; tap; tap = tap->next) {
+        tap->fn(tap->opaque, nc, iov, iovcnt, peer_hdr_len(src));
+    }
     /* the form this frame was sent in */
     if (core_frame_parse(&f, iov, iovcnt, peer_hdr_len(src), peer_be(src)) <
         0) {
@@ -417,6 +431,13 @@ static bool hub_can_receive(struct netbe_client *nc)
 
 static void hub_free(struct netbe_hub *hub)
 {
+    struct netbe_hub_tap *tap;
+
+    while ((tap = hub->taps)) {
+        hub->taps = tap->next;
+        tap->gone(tap->opaque);
+        free(tap);
+    }
     LIST_REMOVE(hub, next);
     free(hub->fdb);
     free(hub);
@@ -458,6 +479,41 @@ static struct netbe_hub *hub_find(struct netbe_ctx *ctx, int id)
         }
     }
     return NULL;
+}
+
+struct netbe_hub_tap *netbe_hub_tap_add(struct netbe_ctx *ctx, int hub_id,
+                                        netbe_hub_tap_fn *fn,
+                                        void (*gone)(void *opaque),
+                                        void *opaque)
+{
+    struct netbe_hub *hub = hub_find(ctx, hub_id);
+    struct netbe_hub_tap *tap, **tail;
+
+    if (!hub) {
+        return NULL;
+    }
+    tap = netbe_malloc0(sizeof(*tap));
+    tap->hub = hub;
+    tap->fn = fn;
+    tap->gone = gone;
+    tap->opaque = opaque;
+    for (tail = &hub->taps; *tail; tail = &(*tail)->next) {
+    }
+    *tail = tap;
+    return tap;
+}
+
+void netbe_hub_tap_del(struct netbe_hub_tap *tap)
+{
+    struct netbe_hub_tap **pp;
+
+    for (pp = &tap->hub->taps; *pp; pp = &(*pp)->next) {
+        if (*pp == tap) {
+            *pp = tap->next;
+            break;
+        }
+    }
+    free(tap);
 }
 
 static struct netbe_hub *hub_get(struct netbe_ctx *ctx, int id)
@@ -597,6 +653,25 @@ char *netbe_switch_port_name(struct netbe_client *listener, unsigned *next)
     }
 }
 
+/* netbe's switch-port events: which VM, on which listener, hub and port. */
+static void tell_switch_port(const char *event, struct netbe_client *conn,
+                             struct netbe_client *port, int hub_id)
+{
+    struct netbe_client *listener = conn->priv->fold_to;
+
+    netbe_event_emit(
+        conn->ctx, event,
+        (const struct netbe_event_field[]){
+            {.name = "netdev-id", .type = NETBE_EVENT_STR, .str = conn->name},
+            {.name = "listener",
+             .type = NETBE_EVENT_STR,
+             .str = listener ? listener->name : ""},
+            {.name = "hub", .type = NETBE_EVENT_INT, .num = hub_id},
+            {.name = "port", .type = NETBE_EVENT_STR, .str = port->name},
+        },
+        4);
+}
+
 struct netbe_client *netbe_switch_port_join(struct netbe_client *listener,
                                             struct netbe_client *conn,
                                             int hub_id)
@@ -613,6 +688,7 @@ struct netbe_client *netbe_switch_port_join(struct netbe_client *listener,
     port->priv->fold_to = listener;
     port->priv->fold_drops_only = true;
     listener->priv->fold_refs += 2;
+    tell_switch_port(NETBE_EVENT_SWITCH_PORT_JOINED, conn, port, hub_id);
     return port;
 }
 
@@ -621,6 +697,8 @@ void netbe_switch_port_leave(struct netbe_client *conn)
     struct netbe_client *port = conn->peer;
 
     if (port && port->info->type == NETBE_DRIVER_HUBPORT) {
+        tell_switch_port(NETBE_EVENT_SWITCH_PORT_LEFT, conn, port,
+                         to_port(port)->hub->id);
         netbe_client_del(port);
     }
 }
@@ -690,6 +768,67 @@ void netbe_hub_stats(struct netbe_ctx *ctx, FILE *out)
                 hub->id, hub->fdb_count, (unsigned)NETBE_HUB_FDB_MAX,
                 hub->evictions, hub->not_learned);
     }
+}
+
+int netbe_hub_list(struct netbe_ctx *ctx, int *ids, int max)
+{
+    struct netbe_hub *hub;
+    int n = 0;
+
+    LIST_FOREACH (hub, &ctx->hubs, next) {
+        if (n < max) {
+            ids[n] = hub->id;
+        }
+        n++;
+    }
+    return n;
+}
+
+int netbe_hub_get_status(struct netbe_ctx *ctx, int hub_id,
+                         struct netbe_hub_status *st)
+{
+    struct netbe_hub *hub = hub_find(ctx, hub_id);
+
+    if (!hub) {
+        return -1;
+    }
+    *st = (struct netbe_hub_status){
+        .id = hub->id,
+        .learning = hub->learning,
+        .is_switch = hub->is_switch,
+        .learned = hub->fdb_count,
+        .evictions = hub->evictions,
+        .not_learned = hub->not_learned,
+    };
+    return 0;
+}
+
+int netbe_hub_get_fdb(struct netbe_ctx *ctx, int hub_id,
+                      struct netbe_hub_fdb_entry *out, int max)
+{
+    struct netbe_hub *hub = hub_find(ctx, hub_id);
+    int64_t now;
+    unsigned i;
+    int n = 0;
+
+    if (!hub || !hub->fdb) {
+        return 0;
+    }
+    now = hub_now_ms(ctx);
+    for (i = 0; i < NETBE_HUB_FDB_MAX; i++) {
+        const struct fdb_entry *e = &hub->fdb[i];
+
+        if (!e->used || fdb_aged(hub, e, now)) {
+            continue;
+        }
+        if (n < max) {
+            memcpy(out[n].mac, e->mac, 6);
+            out[n].port = &e->port->nc;
+            out[n].age_ms = now - e->seen_ms;
+        }
+        n++;
+    }
+    return n;
 }
 
 void netbe_hub_info(struct netbe_ctx *ctx, FILE *out)

@@ -21,6 +21,7 @@
 #define NETBE_POOL_KEEP_BYTES (4u << 20)
 
 struct netbe_hub;
+struct netbe_event_state;
 
 /* The core's bookkeeping of a client, out of the embedders' sight. */
 struct netbe_client_priv {
@@ -44,6 +45,7 @@ struct netbe_ctx {
     struct netbe_loop *loop;
     TAILQ_HEAD(, netbe_client) clients;
     LIST_HEAD(, netbe_hub) hubs;
+    LIST_HEAD(, netbe_chardev) chardevs; /* oldest first (chardev.c) */
     int mac_table[256];
     int batch_depth;
     struct netbe_client *flush_list;
@@ -62,6 +64,7 @@ struct netbe_ctx {
     bool freeing; /* netbe_ctx_free() deletes everything */
     TAILQ_HEAD(, netbe_client) dying;
     void *reap_timer;
+    struct netbe_event_state *events; /* event.c's; NULL until first used */
 };
 
 /*
@@ -98,6 +101,10 @@ ssize_t filter_chain(struct netbe_client *nc, enum netbe_filter_direction dir,
 void filters_delete_all(struct netbe_client *nc);
 
 void hubs_free(struct netbe_ctx *ctx);
+/* chardev.c: after the clients, whose filters use them */
+void chardevs_free_all(struct netbe_ctx *ctx);
+/* Free the event sinks still subscribed (event.c). */
+void events_free(struct netbe_ctx *ctx);
 /* Hubs that lost or gained a port: flush their other ports' queues. */
 bool hubs_need_kick(struct netbe_ctx *ctx);
 /* @port lost its peer: what waited for that peer may go on. */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "control/monitor.h"
+#include "control/qmp.h"
 #include "netbe/netbe.h"
 
 /* How often the keep-alive timer fires; it only keeps the loop alive. */
@@ -35,11 +36,29 @@ struct netopt {
     bool modern; /* created before the others, as QEMU 7.2 does */
 };
 
+/* One -qmp DEV, -qmp-pretty DEV or -mon chardev=ID,mode=... */
+struct qmpopt {
+    const char *opt, *arg;
+    bool pretty;
+};
+
 struct cmdline {
     struct netopt *netdevs, *nets, *devices;
     int n_netdevs, n_nets, n_devices;
     const char **monitors;
     int n_monitors;
+    const char **chardevs; /* -chardev, checked while parsing */
+    struct netbe_opts **chardev_opts;
+    bool *chardev_mon; /* served by a -mon's monitor, not made here */
+    int n_chardevs;
+    const char **mons; /* -mon, turned into monitors while parsing */
+    int n_mons;
+    char **mon_devs;      /* the monitors' DEV strings made for them */
+    const char **objects; /* -object, checked while parsing */
+    struct netbe_opts **object_opts;
+    int n_objects;
+    struct qmpopt *qmps; /* -qmp, -qmp-pretty, -mon */
+    int n_qmps;
     const char *pidfile;
     bool nodefaults, daemonize;
     int verbose;
@@ -50,6 +69,8 @@ struct daemon {
     struct netbe_ctx *ctx;
     struct netbe_monitor **monitors;
     int n_monitors;
+    struct netbe_qmp **qmps;
+    int n_qmps;
     void *keepalive;
     char *pidfile; /* absolute, so that it can go after chdir("/") */
     int pidfile_fd;
@@ -77,9 +98,26 @@ static void usage(FILE *out)
           "                '-device TYPE,help' their options\n"
           "\n"
           "Daemon options:\n"
+          "-chardev socket,id=ID,path=PATH|host=HOST,port=PORT"
+          "[,server=on|off]\n"
+          "                [,wait=on|off][,reconnect=SECONDS]\n"
+          "                a character device for the filters "
+          "(repeatable);\n"
+          "                '-chardev help' lists the backends\n"
+          "-object TYPE,id=ID[,prop=value][,...]\n"
+          "                a net filter (filter-dump, filter-buffer,\n"
+          "                filter-mirror, filter-redirector) or netbe's\n"
+          "                switch-dump (repeatable); '-object help' lists "
+          "them\n"
           "-monitor DEV    HMP monitor on DEV: stdio, "
           "unix:PATH,server=on,wait=off\n"
           "                or none (repeatable)\n"
+          "-qmp DEV        QMP monitor on DEV: stdio, "
+          "unix:PATH,server=on,wait=off,\n"
+          "                tcp:HOST:PORT,server=on,wait=off (repeatable)\n"
+          "-qmp-pretty DEV as -qmp, replies pretty-printed\n"
+          "-mon chardev=ID[,mode=readline|control][,pretty=on|off]\n"
+          "                a monitor on the listening socket chardev ID\n"
           "-pidfile FILE   write the process id to FILE\n"
           "-daemonize      detach once everything is set up\n"
           "-v              more messages (repeatable)\n"
@@ -122,6 +160,23 @@ static void cmdline_free(struct cmdline *cl)
     free(cl->nets);
     free(cl->devices);
     free(cl->monitors);
+    for (i = 0; i < cl->n_chardevs; i++) {
+        netbe_opts_free(cl->chardev_opts[i]);
+    }
+    free(cl->chardevs);
+    free(cl->chardev_opts);
+    free(cl->chardev_mon);
+    for (i = 0; cl->mon_devs && i < cl->n_mons; i++) {
+        free(cl->mon_devs[i]);
+    }
+    free(cl->mon_devs);
+    free(cl->mons);
+    for (i = 0; i < cl->n_objects; i++) {
+        netbe_opts_free(cl->object_opts[i]);
+    }
+    free(cl->objects);
+    free(cl->object_opts);
+    free(cl->qmps);
 }
 
 static void add_netopt(struct netopt **v, int *n, const char *opt,
@@ -140,6 +195,11 @@ enum {
     OPT_PIDFILE,
     OPT_DAEMONIZE,
     OPT_MONITOR,
+    OPT_CHARDEV,
+    OPT_OBJECT,
+    OPT_QMP,
+    OPT_QMP_PRETTY,
+    OPT_MON,
     OPT_DEBUG,
     OPT_VERBOSE,
     OPT_HELP,
@@ -158,6 +218,11 @@ static const struct {
     {"pidfile", OPT_PIDFILE, true},
     {"daemonize", OPT_DAEMONIZE, false},
     {"monitor", OPT_MONITOR, true},
+    {"chardev", OPT_CHARDEV, true},
+    {"object", OPT_OBJECT, true},
+    {"qmp", OPT_QMP, true},
+    {"qmp-pretty", OPT_QMP_PRETTY, true},
+    {"mon", OPT_MON, true},
     {"d", OPT_DEBUG, false},
     {"v", OPT_VERBOSE, false},
     {"h", OPT_HELP, false},
@@ -216,6 +281,28 @@ static void parse_argv(int argc, char **argv, struct cmdline *cl)
             cl->monitors = netbe_realloc(cl->monitors,
                                          (cl->n_monitors + 1) * sizeof(char *));
             cl->monitors[cl->n_monitors++] = argv[++i];
+            break;
+        case OPT_CHARDEV:
+            cl->chardevs = netbe_realloc(cl->chardevs,
+                                         (cl->n_chardevs + 1) * sizeof(char *));
+            cl->chardevs[cl->n_chardevs++] = argv[++i];
+            break;
+        case OPT_OBJECT:
+            cl->objects = netbe_realloc(cl->objects,
+                                        (cl->n_objects + 1) * sizeof(char *));
+            cl->objects[cl->n_objects++] = argv[++i];
+            break;
+        case OPT_QMP:
+        case OPT_QMP_PRETTY:
+            cl->qmps =
+                netbe_realloc(cl->qmps, (cl->n_qmps + 1) * sizeof(*cl->qmps));
+            cl->qmps[cl->n_qmps++] = (struct qmpopt){
+                .opt = a, .arg = argv[++i], .pretty = id == OPT_QMP_PRETTY};
+            break;
+        case OPT_MON:
+            cl->mons =
+                netbe_realloc(cl->mons, (cl->n_mons + 1) * sizeof(char *));
+            cl->mons[cl->n_mons++] = argv[++i];
             break;
         case OPT_DEBUG:
             cl->verbose = 2;
@@ -302,6 +389,248 @@ static void parse_netopts(struct netopt *v, int n, bool is_netdev)
 
 fail:
     die("%s %s: %s", v[i].opt, v[i].arg, netbe_error_msg(err));
+}
+
+/*
+ * -chardev: parsed and checked up front (QEMU reports a bad one before
+ * anything exists), "-chardev help" and "-chardev socket,help" answered.
+ */
+static void parse_chardevs(struct cmdline *cl)
+{
+    struct netbe_error *err = NULL;
+    int i, j, r;
+
+    cl->chardev_opts =
+        netbe_malloc0((cl->n_chardevs + 1) * sizeof(*cl->chardev_opts));
+    for (i = 0; i < cl->n_chardevs; i++) {
+        struct netbe_opts *o;
+        const char *id;
+
+        char *prog = netbe_strdup_printf("netbe: -chardev %s", cl->chardevs[i]);
+
+        netbe_log_set_prog(prog);
+        o = netbe_opts_parse(cl->chardevs[i], "backend", &err);
+        netbe_log_set_prog("netbe");
+        free(prog);
+        if (!o) {
+            goto fail;
+        }
+        cl->chardev_opts[i] = o;
+        r = netbe_chardev_help(o, stdout, &err);
+        if (r > 0) {
+            cmdline_free(cl);
+            exit(0);
+        }
+        if (r < 0 || netbe_chardev_check_opts(o, &err) < 0) {
+            goto fail;
+        }
+        id = netbe_opts_get(o, "id");
+        for (j = 0; j < i; j++) {
+            if (!strcmp(netbe_opts_get(cl->chardev_opts[j], "id"), id)) {
+                netbe_error_setg(&err, "Duplicate ID '%s' for chardev", id);
+                goto fail;
+            }
+        }
+    }
+    return;
+
+fail:
+    die("-chardev %s: %s", cl->chardevs[i], netbe_error_msg(err));
+}
+
+static const struct netbe_opt_desc mon_opts[] = {
+    {.name = "chardev", .type = NETBE_OPT_STRING, .required = true},
+    {.name = "mode", .type = NETBE_OPT_STRING},
+    {.name = "pretty", .type = NETBE_OPT_BOOL},
+    {0},
+};
+
+static const struct netbe_schema mon_schema = {.type = "mon", .opts = mon_opts};
+
+/*
+ * -mon chardev=ID[,mode=readline|control][,pretty=on|off], as QEMU's: the
+ * monitor takes over the socket chardev ID (a listening one: netbe's
+ * monitors serve, they do not connect), so that chardev is not made on
+ * its own.  Checked and turned into a -monitor or -qmp DEV while the
+ * command line is read.
+ */
+static void parse_mons(struct cmdline *cl)
+{
+    cl->chardev_mon = netbe_malloc0((cl->n_chardevs + 1) * sizeof(bool));
+    cl->mon_devs = netbe_malloc0((cl->n_mons + 1) * sizeof(char *));
+    for (int i = 0; i < cl->n_mons; i++) {
+        struct netbe_error *err = NULL;
+        struct netbe_opts *o = netbe_opts_parse(cl->mons[i], "chardev", &err);
+        const char *id, *mode, *path, *host, *port;
+        struct netbe_opts *c = NULL;
+        bool control;
+        int k;
+
+        if (!o || netbe_opts_check(o, &mon_schema, &err) < 0) {
+            netbe_opts_free(o);
+            die("-mon %s: %s", cl->mons[i], netbe_error_msg(err));
+        }
+        id = netbe_opts_get(o, "chardev");
+        mode = netbe_opts_get(o, "mode");
+        if (mode && strcmp(mode, "readline") && strcmp(mode, "control")) {
+            netbe_error_setg(
+                &err, "Parameter 'mode' does not accept value '%s'", mode);
+        }
+        for (k = 0; !err && k < cl->n_chardevs; k++) {
+            if (!strcmp(netbe_opts_get(cl->chardev_opts[k], "id"), id)) {
+                c = cl->chardev_opts[k];
+                break;
+            }
+        }
+        if (!err && !c) {
+            netbe_error_setg(&err, "chardev \"%s\" not found", id);
+        } else if (!err && (cl->chardev_mon[k] ||
+                            strcmp(netbe_opts_get(c, "backend"), "socket") ||
+                            !netbe_opts_get_bool(c, "server", false))) {
+            netbe_error_setg(&err,
+                             "chardev '%s': netbe's monitors serve on a "
+                             "listening socket chardev (server=on) of their "
+                             "own",
+                             id);
+        }
+        control = mode && !strcmp(mode, "control");
+        path = c ? netbe_opts_get(c, "path") : NULL;
+        host = c ? netbe_opts_get(c, "host") : NULL;
+        port = c ? netbe_opts_get(c, "port") : NULL;
+        if (!err && !path && !control) {
+            netbe_error_setg(&err,
+                             "chardev '%s': a readline monitor serves "
+                             "on a unix socket (path=) only",
+                             id);
+        }
+        if (err) {
+            netbe_opts_free(o);
+            die("-mon %s: %s", cl->mons[i], netbe_error_msg(err));
+        }
+        cl->chardev_mon[k] = true;
+        cl->mon_devs[i] =
+            path ? netbe_strdup_printf(
+                       "unix:%s,server=on,wait=%s", path,
+                       netbe_opts_get_bool(c, "wait", true) ? "on" : "off")
+                 : netbe_strdup_printf(
+                       "tcp:%s:%s,server=on,wait=%s", host ? host : "",
+                       port ? port : "",
+                       netbe_opts_get_bool(c, "wait", true) ? "on" : "off");
+        if (control) {
+            cl->qmps =
+                netbe_realloc(cl->qmps, (cl->n_qmps + 1) * sizeof(*cl->qmps));
+            cl->qmps[cl->n_qmps++] = (struct qmpopt){
+                .opt = "-mon",
+                .arg = cl->mon_devs[i],
+                .pretty = netbe_opts_get_bool(o, "pretty", false)};
+        } else {
+            cl->monitors = netbe_realloc(cl->monitors,
+                                         (cl->n_monitors + 1) * sizeof(char *));
+            cl->monitors[cl->n_monitors++] = cl->mon_devs[i];
+        }
+        netbe_opts_free(o);
+    }
+}
+
+/*
+ * Make the chardevs, in order; a wait=on server holds the rest back until
+ * its first client came (as QEMU), on the loop so that a signal still
+ * ends the daemon.
+ * Return: 0, -1 on an error, 1 when told to stop while one waited.
+ */
+static int create_chardevs(struct daemon *d, struct cmdline *cl)
+{
+    struct netbe_error *err = NULL;
+    int i;
+
+    for (i = 0; i < cl->n_chardevs; i++) {
+        struct netbe_chardev *chr;
+        char fname[512];
+
+        if (cl->chardev_mon[i]) {
+            continue; /* a monitor serves it (-mon) */
+        }
+        chr = netbe_chardev_add_opts(d->ctx, cl->chardev_opts[i], &err);
+
+        if (!chr) {
+            fprintf(stderr, "netbe: -chardev %s: %s\n", cl->chardevs[i],
+                    netbe_error_msg(err));
+            netbe_error_free(err);
+            return -1;
+        }
+        if (netbe_chardev_waiting(chr)) {
+            netbe_chardev_filename(chr, fname, sizeof(fname));
+            fprintf(stderr,
+                    "netbe: -chardev %s: info: netbe waiting for connection "
+                    "on: %s\n",
+                    cl->chardevs[i], fname);
+        }
+        while (netbe_chardev_waiting(chr) && !d->stop) {
+            netbe_loop_run_once(d->loop, 1);
+        }
+        if (d->stop) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * -object: QEMU checks the type, id, keys and their types while it reads
+ * the command line (those messages name the option), and makes the
+ * objects after the netdevs (those do not).
+ */
+static void parse_objects(struct cmdline *cl)
+{
+    struct netbe_error *err = NULL;
+    int i, j, r;
+
+    cl->object_opts =
+        netbe_malloc0((cl->n_objects + 1) * sizeof(*cl->object_opts));
+    for (i = 0; i < cl->n_objects; i++) {
+        struct netbe_opts *o;
+        const char *id;
+
+        o = netbe_opts_parse_any(cl->objects[i], NETBE_OBJECT_TYPE_KEY, &err);
+        if (!o) {
+            goto fail;
+        }
+        cl->object_opts[i] = o;
+        r = netbe_object_help(o, stdout, &err);
+        if (r > 0) {
+            cmdline_free(cl);
+            exit(0);
+        }
+        if (r < 0 || netbe_object_check_opts(o, &err) < 0) {
+            goto fail;
+        }
+        id = netbe_opts_get(o, "id");
+        for (j = 0; j < i; j++) {
+            if (!strcmp(netbe_opts_get(cl->object_opts[j], "id"), id)) {
+                netbe_error_setg(&err, "Duplicate ID '%s' for object", id);
+                goto fail;
+            }
+        }
+    }
+    return;
+
+fail:
+    die("-object %s: %s", cl->objects[i], netbe_error_msg(err));
+}
+
+static int create_objects(struct daemon *d, struct cmdline *cl)
+{
+    struct netbe_error *err = NULL;
+    int i;
+
+    for (i = 0; i < cl->n_objects; i++) {
+        if (netbe_object_add_cmdline(d->ctx, cl->object_opts[i], &err) < 0) {
+            fprintf(stderr, "netbe: %s\n", netbe_error_msg(err));
+            netbe_error_free(err);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /*
@@ -574,6 +903,43 @@ static int create_monitors(struct daemon *d, struct cmdline *cl)
     return 0;
 }
 
+/*
+ * The QMP monitors, after the HMP ones; a wait=on socket holds start-up
+ * as -monitor's does.  Return: as create_monitors().
+ */
+static int create_qmp_monitors(struct daemon *d, struct cmdline *cl)
+{
+    struct netbe_error *err = NULL;
+    int i;
+
+    d->qmps = netbe_malloc0((cl->n_qmps + 1) * sizeof(*d->qmps));
+    for (i = 0; i < cl->n_qmps; i++) {
+        const struct qmpopt *q = &cl->qmps[i];
+        struct netbe_qmp *mon;
+
+        if (cl->daemonize && !strcmp(q->arg, "stdio")) {
+            netbe_error_setg(&err, "cannot use stdio with -daemonize");
+            mon = NULL;
+        } else {
+            mon = netbe_qmp_new(d->ctx, q->arg, q->pretty, quit_cb, d, &err);
+        }
+        if (!mon) {
+            fprintf(stderr, "netbe: %s %s: %s\n", q->opt, q->arg,
+                    netbe_error_msg(err));
+            netbe_error_free(err);
+            return -1;
+        }
+        d->qmps[d->n_qmps++] = mon;
+        while (netbe_qmp_waiting(mon) && !d->stop) {
+            netbe_loop_run_once(d->loop, 1);
+        }
+        if (d->stop) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* QEMU's pidfile: locked while we run, so a second daemon cannot take it. */
 static int write_pidfile(struct daemon *d, const char *path)
 {
@@ -626,6 +992,12 @@ static void daemon_cleanup(struct daemon *d)
     free(d->monitors);
     d->monitors = NULL;
     d->n_monitors = 0;
+    for (i = 0; i < d->n_qmps; i++) {
+        netbe_qmp_free(d->qmps[i]);
+    }
+    free(d->qmps);
+    d->qmps = NULL;
+    d->n_qmps = 0;
     netbe_ctx_free(d->ctx);
     d->ctx = NULL;
     if (d->keepalive) {
@@ -712,6 +1084,9 @@ int main(int argc, char **argv)
     }
     parse_netopts(cl.netdevs, cl.n_netdevs, true);
     parse_netopts(cl.nets, cl.n_nets, false);
+    parse_chardevs(&cl);
+    parse_mons(&cl);
+    parse_objects(&cl);
     netdev_help(&cl);
     parse_devices(&cl);
 
@@ -727,15 +1102,25 @@ int main(int argc, char **argv)
     netbe_loop_watch_signal(d.loop, SIGHUP, signal_cb, &d);
 
     /*
-     * QEMU's order: the pidfile, then the monitors' character devices,
-     * then the netdevs; whatever fails, cleanup undoes the rest.
+     * QEMU's order: the pidfile, then the character devices (-chardev,
+     * then the monitors'), then the netdevs; whatever fails, cleanup
+     * undoes the rest.
      */
     if (cl.pidfile && write_pidfile(&d, cl.pidfile) < 0) {
         r = -1;
     } else {
+        r = create_chardevs(&d, &cl);
+    }
+    if (r == 0) {
         r = create_monitors(&d, &cl);
     }
+    if (r == 0) {
+        r = create_qmp_monitors(&d, &cl);
+    }
     if (r == 0 && create_clients(&d, &cl) < 0) {
+        r = -1;
+    }
+    if (r == 0 && create_objects(&d, &cl) < 0) {
         r = -1;
     }
     if (r != 0) {

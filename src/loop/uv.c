@@ -39,6 +39,13 @@ struct timer {
     bool gone;
 };
 
+struct prepare {
+    uv_prepare_t prepare; /* first */
+    netbe_prepare_cb *cb;
+    void *opaque;
+    bool gone;
+};
+
 struct sig_watch {
     uv_signal_t sig; /* first */
     void (*cb)(void *opaque, int signum);
@@ -342,6 +349,40 @@ static void op_resolve_cancel(void *loop, void *req)
     uv_cancel((uv_req_t *)&r->req);
 }
 
+static void prepare_cb(uv_prepare_t *h)
+{
+    struct prepare *p = h->data;
+
+    if (!p->gone) {
+        p->cb(p->opaque);
+    }
+}
+
+static void *op_prepare_new(void *loop, netbe_prepare_cb *cb, void *opaque)
+{
+    struct prepare *p = netbe_malloc0(sizeof(*p));
+
+    uv_prepare_init(uvl(loop), &p->prepare);
+    p->prepare.data = p;
+    p->cb = cb;
+    p->opaque = opaque;
+    uv_prepare_start(&p->prepare, prepare_cb);
+    /* the fds and timers of its owner keep the loop running, not the hook */
+    uv_unref((uv_handle_t *)&p->prepare);
+    return p;
+}
+
+static void op_prepare_free(void *loop, void *hook)
+{
+    struct prepare *p = hook;
+
+    if (!p || p->gone) {
+        return;
+    }
+    p->gone = true;
+    uv_close((uv_handle_t *)&p->prepare, free_handle);
+}
+
 static const struct netbe_loop_ops uv_ops = {
     .watch_fd = op_watch_fd,
     .update_fd = op_update_fd,
@@ -353,6 +394,8 @@ static const struct netbe_loop_ops uv_ops = {
     .clock_ms = op_clock_ms,
     .resolve = op_resolve,
     .resolve_cancel = op_resolve_cancel,
+    .prepare_new = op_prepare_new,
+    .prepare_free = op_prepare_free,
 };
 
 struct netbe_loop *netbe_loop_default(void)
@@ -448,6 +491,9 @@ static void close_leftover(uv_handle_t *h, void *arg)
         ++*n;
     } else if (h->type == UV_TIMER) {
         ((struct timer *)h)->gone = true;
+        ++*n;
+    } else if (h->type == UV_PREPARE) {
+        ((struct prepare *)h)->gone = true;
         ++*n;
     }
     uv_close(h, free_handle);

@@ -142,7 +142,8 @@ def run_case(netbe_bin, maker, netbe_server, mcast, ns):
                         time.sleep(0.002)  # UDP on loopback: stay gentle
                 got = peers.expect_frames(dst, want)
                 assert len(got) == len(want), (
-                    f"{len(got)} of {len(want)} frames arrived")
+                    f"{len(got)} of {len(want)} frames arrived "
+                    f"({'QEMU to netbe' if tag == 1 else 'netbe to QEMU'})")
                 assert got == want, "frames differ or arrived out of order"
                 src.drain()
             assert qemu.poll() is None, "QEMU exited"

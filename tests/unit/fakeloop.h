@@ -3,7 +3,8 @@
  * goes to netbe_loop_default(), except that fd watches can be made to
  * fail (error paths must close what they opened) and name lookups wait
  * in a table until the test answers them (a slow resolver must stall
- * nothing, and a deleted netdev must cancel its lookup).
+ * nothing, and a deleted netdev must cancel its lookup).  Prepare hooks
+ * go to the real loop.
  *
  * Include after <cmocka.h>.  One fake per test program.
  */
@@ -114,6 +115,16 @@ static void fk_resolve_cancel(void *l, void *req)
     fk.ncancel++;
 }
 
+static void *fk_prepare_new(void *l, netbe_prepare_cb *cb, void *opaque)
+{
+    return FK_REAL->prepare_new(FK_RO, cb, opaque);
+}
+
+static void fk_prepare_free(void *l, void *hook)
+{
+    FK_REAL->prepare_free(FK_RO, hook);
+}
+
 static const struct netbe_loop_ops fk_ops = {
     .watch_fd = fk_watch_fd,
     .update_fd = fk_update_fd,
@@ -125,6 +136,8 @@ static const struct netbe_loop_ops fk_ops = {
     .clock_ms = fk_clock_ms,
     .resolve = fk_resolve,
     .resolve_cancel = fk_resolve_cancel,
+    .prepare_new = fk_prepare_new,
+    .prepare_free = fk_prepare_free,
 };
 
 static FK_UNUSED struct netbe_loop *fk_init(struct netbe_loop *real)

@@ -385,8 +385,8 @@ static void test_name_errors(void **state)
              "Parameter 'type' does not accept value "
              "'foo0'");
     init_err(ctx, "", EINVAL, "Parameter 'type' is missing");
-    init_err(ctx, "user,id=u", EINVAL,
-             "network backend 'user' is not compiled into this binary");
+    init_err(ctx, "vde,id=u", EINVAL,
+             "network backend 'vde' is not compiled into this binary");
     init_err(ctx, "tapnbb9,ifname=x", EINVAL, "Invalid parameter 'ifname'");
     init_err(ctx, "tapnbb9,queues=2", EINVAL, "Invalid parameter 'queues'");
     init_err(ctx, "hubport,id=s,hubid=0,bogus=1", EINVAL,

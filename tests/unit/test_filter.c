@@ -613,11 +613,12 @@ static void test_info_network_lists_filters(void **state)
     assert_string_equal(
         text, "b: index=0,type=stream,\n"
               "filters:\n"
-              "  - f1: type=filter-test,netdev=b,queue=all,status=on,"
-              "calls=1\n"
-              "  - f2: type=filter-test,netdev=b,queue=rx,status=off,"
-              "calls=0\n"
-              "  - f3: type=filter-plain,netdev=b,queue=tx,status=on\n");
+              "  - f1: type=filter-test,calls=1,position=tail,status=on,"
+              "insert=behind,netdev=b,queue=all\n"
+              "  - f2: type=filter-test,calls=0,position=tail,status=off,"
+              "insert=behind,netdev=b,queue=rx\n"
+              "  - f3: type=filter-plain,position=tail,status=on,"
+              "insert=behind,netdev=b,queue=tx\n");
     free(text);
 
     /* a client without filters prints no "filters:" line */
@@ -640,12 +641,12 @@ static void test_info_network_nic_filters(void **state)
     text = tl_info_network(f->ctx);
     at = strstr(text, "n: index=0,type=nic,\n"
                       "filters:\n"
-                      "  - nf: type=filter-test,netdev=n,queue=all,"
-                      "status=on,calls=0\n"
+                      "  - nf: type=filter-test,calls=0,position=tail,"
+                      "status=on,insert=behind,netdev=n,queue=all\n"
                       " \\ c: index=0,type=stream,\n"
                       "filters:\n"
-                      "  - cf: type=filter-test,netdev=c,queue=all,"
-                      "status=on,calls=0\n");
+                      "  - cf: type=filter-test,calls=0,position=tail,"
+                      "status=on,insert=behind,netdev=c,queue=all\n");
     assert_non_null(at);
     free(text);
 }
