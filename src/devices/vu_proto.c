@@ -335,6 +335,18 @@ static int add_mem_reg(struct vu_proto *p, struct vu_msg *m, const char **why)
         return -1;
     }
     region_from(&r, m->payload.bytes + 8);
+    /*
+     * QEMU with queues=N adds each region once per queue pair: the same
+     * region again changes nothing.
+     */
+    for (unsigned i = 0; i < p->mem.n; i++) {
+        const struct vu_region *o = &p->mem.r[i];
+
+        if (o->gpa == r.gpa && o->size == r.size && o->uva == r.uva &&
+            o->mmap_offset == r.mmap_offset) {
+            return 0;
+        }
+    }
     if ((*why = vu_mem_check_new(&p->mem, &r)) ||
         map_region(p, &r, m->fds[0], why) < 0) {
         return -1;
@@ -363,8 +375,8 @@ static int rem_mem_reg(struct vu_proto *p, struct vu_msg *m, const char **why)
             return remap_rings(p, why);
         }
     }
-    *why = "REM_MEM_REG: no such region";
-    return -1;
+    /* ... and removes it once per queue pair */
+    return 0;
 }
 
 static struct vu_ring *ring_of(struct vu_proto *p, uint64_t idx,

@@ -635,22 +635,36 @@ static void test_protocol(void **state)
     memcpy(st, buf + VU_HDR_SIZE, 8);
     assert_int_equal(st[0], 1);
     assert_int_equal(st[1], 1);
-    /* ADD_MEM_REG then REM_MEM_REG of a second region */
-    {
+    /*
+     * ADD_MEM_REG then REM_MEM_REG of a second region, each twice as QEMU
+     * sends them with queues=2; then one overlapping it: reset
+     */
+    for (int k = 0; k < 2; k++) {
         uint64_t r[5] = {0, GPA + 2 * MEMSZ, 4096, UVA + 2 * MEMSZ, 0};
 
-        assert_int_equal(fe_send(fe, VU_ADD_MEM_REG, VU_FLAG_NEED_REPLY, r,
-                                 sizeof(r), &fe->memfd, 1),
-                         0);
-        assert_int_equal(fe_reply(fe, buf, sizeof(buf)), VU_HDR_SIZE + 8);
-        memcpy(&ack, buf + VU_HDR_SIZE, 8);
-        assert_int_equal(ack, 0);
-        assert_int_equal(fe_send(fe, VU_REM_MEM_REG, VU_FLAG_NEED_REPLY, r,
-                                 sizeof(r), NULL, 0),
-                         0);
-        assert_int_equal(fe_reply(fe, buf, sizeof(buf)), VU_HDR_SIZE + 8);
-        memcpy(&ack, buf + VU_HDR_SIZE, 8);
-        assert_int_equal(ack, 0);
+        for (int twice = 0; twice < 2; twice++) {
+            assert_int_equal(fe_send(fe, VU_ADD_MEM_REG, VU_FLAG_NEED_REPLY, r,
+                                     sizeof(r), &fe->memfd, 1),
+                             0);
+            assert_int_equal(fe_reply(fe, buf, sizeof(buf)), VU_HDR_SIZE + 8);
+            memcpy(&ack, buf + VU_HDR_SIZE, 8);
+            assert_int_equal(ack, 0);
+        }
+        if (k) {
+            r[2] = 8192; /* overlaps the one added */
+            assert_int_equal(
+                fe_send(fe, VU_ADD_MEM_REG, 0, r, sizeof(r), &fe->memfd, 1), 0);
+            assert_true(fe_closed(fe));
+            break;
+        }
+        for (int twice = 0; twice < 2; twice++) {
+            assert_int_equal(fe_send(fe, VU_REM_MEM_REG, VU_FLAG_NEED_REPLY, r,
+                                     sizeof(r), NULL, 0),
+                             0);
+            assert_int_equal(fe_reply(fe, buf, sizeof(buf)), VU_HDR_SIZE + 8);
+            memcpy(&ack, buf + VU_HDR_SIZE, 8);
+            assert_int_equal(ack, 0);
+        }
     }
     fe_free(fe);
 }
