@@ -229,3 +229,79 @@ def test_device_help_and_errors(netbe_bin, tmp_path):
         assert out.returncode == 1, (arg, out)
         assert out.stderr == f"netbe: -device {arg}: {msg}\n", out.stderr
         assert not path.exists()
+
+
+def _stream_pair(netbe_bin, tmp_path, device_extra="", guest_extra=(),
+                 more_args=()):
+    """netbe with a switch, a stream guest B and a vhost-user guest A that
+    pings B; returns (procs, logs, monitor, A)."""
+    initrd = str(tmp_path / "initrd.gz")
+    image = guest.build_initramfs(initrd)
+    sock, vsock = tmp_path / "s.sock", tmp_path / "vu.sock"
+    mon = tmp_path / "mon.sock"
+    logs = {n: open(tmp_path / f"{n}.log", "w+") for n in ("netbe", "a", "b")}
+    procs = [start([
+        netbe_bin, "-nodefaults", "-v",
+        "-netdev", f"stream,id=lan,server=on,addr.type=unix,"
+                   f"addr.path={sock},hubid=0",
+        "-device", f"vhost-user-net,id=vu,path={vsock},hubid=0{device_extra}",
+        "-monitor", f"unix:{mon},server=on,wait=off"], logs["netbe"])]
+    peers.wait_for(lambda: peers.unix_listening(str(vsock)),
+                   what="the vhost-user socket")
+    procs.append(start(guest.guest_argv(image, initrd, "192.0.2.2", None,
+                                        f"stream,id=n0,server=off,"
+                                        f"addr.type=unix,addr.path={sock}",
+                                        "52:54:00:00:00:02"), logs["b"]))
+    argv = vhost_guest_argv(image, initrd, "192.0.2.1", "192.0.2.2", vsock,
+                            "52:54:00:00:00:01")
+    for old, new in guest_extra:
+        argv = [new if a == old else a for a in argv]
+    a = start(argv + list(more_args), logs["a"])
+    procs.append(a)
+    return procs, logs, Mon(str(mon)), a
+
+
+def test_vhost_user_link_down_up(netbe_bin, tmp_path):
+    procs, logs, m, a = _stream_pair(netbe_bin, tmp_path)
+    try:
+        peers.wait_for(lambda: "vu.0:" in m.cmd("info network"), timeout=60,
+                       what="vu.0")
+        assert m.cmd("set_link vu.0 off") == ""
+        assert "vu.0: index=0,type=nic,model=vhost-user-net,macaddr=" \
+            in m.cmd("info network")
+        wait_text(logs["a"], "NETBE-GUEST-UP", a)
+        time.sleep(8)
+        assert "NETBE-PING-OK" not in read(logs["a"])
+        stats = m.cmd("info stats")
+        line = [ln for ln in stats.splitlines() if ln.startswith("vu.0:")][0]
+        assert "link_down=0" not in line, stats
+        assert m.cmd("set_link vu.0 on") == ""
+        a.wait(timeout=240)
+        assert "NETBE-PING-OK 192.0.2.2" in read(logs["a"]), read(logs["a"])
+    finally:
+        m.close()
+        for p in reversed(procs):
+            peers.stop(p)
+        for f in logs.values():
+            f.close()
+
+
+def test_vhost_user_two_queues(netbe_bin, tmp_path):
+    procs, logs, m, a = _stream_pair(
+        netbe_bin, tmp_path, ",queues=2",
+        [("vhost-user,id=n0,chardev=c0",
+          "vhost-user,id=n0,chardev=c0,queues=2"),
+         ("virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01,vectors=0",
+          "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01,vectors=0,mq=on")],
+        ["-smp", "2"])
+    try:
+        a.wait(timeout=240)
+        out = read(logs["a"])
+        assert "NETBE-PING-OK 192.0.2.2" in out, out[-3000:]
+        assert procs[0].poll() is None, "netbe exited"
+    finally:
+        m.close()
+        for p in reversed(procs):
+            peers.stop(p)
+        for f in logs.values():
+            f.close()
