@@ -305,3 +305,64 @@ def test_vhost_user_two_queues(netbe_bin, tmp_path):
             peers.stop(p)
         for f in logs.values():
             f.close()
+
+
+LOOP_INIT = TCP_INIT.replace('if [ "$role" = send ]; then', '''if [ "$role" = loop ]; then
+    n=0
+    while true; do
+        if ping -c 1 -W 1 "$peer" >/dev/null 2>&1; then
+            n=$((n + 1))
+            echo "NETBE-PONG $n"
+        fi
+        sleep 1
+    done
+fi
+if [ "$role" = send ]; then''', 1)
+
+
+def test_vhost_user_reconnect_after_netbe_restart(netbe_bin, tmp_path):
+    """Two guests whose chardevs reconnect (reconnect=1): netbe stops and
+    starts again, and they talk again on the new one."""
+    saved = guest.INIT
+    guest.INIT = LOOP_INIT
+    try:
+        initrd = str(tmp_path / "initrd.gz")
+        image = guest.build_initramfs(initrd)
+    finally:
+        guest.INIT = saved
+    vsock = tmp_path / "vu.sock"
+    logs = {n: open(tmp_path / f"{n}.log", "w+") for n in ("netbe", "a", "b")}
+    nb_argv = [netbe_bin, "-nodefaults", "-v", "-device",
+               f"vhost-user-net,id=vu,path={vsock},hubid=1"]
+    procs = []
+
+    def pongs():
+        return read(logs["a"]).count("NETBE-PONG")
+
+    try:
+        nb = start(nb_argv, logs["netbe"])
+        procs.append(nb)
+        peers.wait_for(lambda: peers.unix_listening(str(vsock)),
+                       what="the vhost-user socket")
+        for ip, mac, role in (("192.0.2.2", "52:54:00:00:00:02", "recv"),
+                              ("192.0.2.1", "52:54:00:00:00:01", "loop")):
+            argv = vhost_guest_argv(image, initrd, ip,
+                                    "192.0.2.2" if role == "loop" else None,
+                                    vsock, mac, f" netbe.role={role}")
+            argv[-1] += ",reconnect=1"
+            procs.append(start(argv, logs["a" if role == "loop" else "b"]))
+        peers.wait_for(lambda: pongs() >= 2, timeout=120, what="pongs")
+        peers.stop(nb)
+        before = pongs()
+        time.sleep(3)
+        nb = start(nb_argv, logs["netbe"])
+        procs.append(nb)
+        peers.wait_for(lambda: pongs() >= before + 3, timeout=60,
+                       what="pongs after the restart")
+        assert nb.poll() is None, "netbe exited"
+        assert read(logs["netbe"]).count("vu.1: front-end connected") == 2
+    finally:
+        for p in reversed(procs):
+            peers.stop(p)
+        for f in logs.values():
+            f.close()
