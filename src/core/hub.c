@@ -858,6 +858,9 @@ void netbe_hub_check_clients(struct netbe_ctx *ctx)
     LIST_FOREACH (hub, &ctx->hubs, next) {
         bool has_nic = false, has_host_dev = false;
 
+        if (hub->is_switch) {
+            continue; /* its VMs join later, through its listener */
+        }
         LIST_FOREACH (port, &hub->ports, next) {
             struct netbe_client *peer = port->nc.peer;
 

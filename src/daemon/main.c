@@ -748,17 +748,23 @@ static int claim_socket_path(const char *path, struct netbe_error **errp)
     return 0;
 }
 
+static void quit_cb(void *opaque);
+
 /*
  * The network a plain "netbe" gets: a learning switch (hub 0) with a
  * unix socket at which any number of VMs connect with QEMU's stream
- * netdev.  Prints the QEMU options that join a VM to it.
+ * netdev, user-mode NAT on it (libslirp: DHCP, DNS, the host and the
+ * outside world), and, unless -monitor asked for others, an HMP monitor
+ * socket beside it for run-time port forwards.  Prints what a VM gets.
  */
-static int netbe_default_network(struct netbe_ctx *ctx,
+static int netbe_default_network(struct daemon *d, struct cmdline *cl,
                                  struct netbe_error **errp)
 {
     char *dir = default_socket_dir();
     char *path = netbe_strdup_printf("%s/default.sock", dir);
-    char *spec = NULL;
+    char *mon = netbe_strdup_printf("%s/monitor.sock", dir);
+    char *spec = NULL, *mondev = NULL;
+    bool nat = netbe_backend_find("user") != NULL;
     uint8_t mac[3];
     int ret = -1;
 
@@ -769,23 +775,53 @@ static int netbe_default_network(struct netbe_ctx *ctx,
     spec = netbe_strdup_printf("stream,id=lan,server=on,addr.type=unix,"
                                "addr.path=%s,hubid=0,learning=on",
                                path);
-    if (netbe_netdev_add_str(ctx, spec, true, errp) < 0) {
+    if (netbe_netdev_add_str(d->ctx, spec, true, errp) < 0) {
         goto out;
+    }
+    if (nat && (netbe_netdev_add_str(d->ctx, "user,id=nat", true, errp) < 0 ||
+                netbe_netdev_add_str(d->ctx,
+                                     "hubport,id=natport,hubid=0,"
+                                     "netdev=nat",
+                                     true, errp) < 0)) {
+        goto out;
+    }
+    if (!cl->n_monitors && claim_socket_path(mon, NULL) == 0) {
+        mondev = netbe_strdup_printf("unix:%s,server=on,wait=off", mon);
+        d->monitors[d->n_monitors] =
+            netbe_monitor_new(d->ctx, mondev, quit_cb, d, errp);
+        if (!d->monitors[d->n_monitors]) {
+            goto out;
+        }
+        d->n_monitors++;
     }
     /* A suggestion only: every VM on one switch needs its own MAC. */
     if (getentropy(mac, sizeof(mac)) < 0) {
         memset(mac, 0x42, sizeof(mac));
     }
-    printf("netbe: default network: a learning switch; VMs join at %s\n"
+    printf("netbe: default network: a learning switch%s; VMs join at %s\n"
            "Join a QEMU VM with:\n"
            "  -netdev stream,id=net0,server=off,addr.type=unix,addr.path=%s"
            " -device virtio-net-pci,netdev=net0,mac=52:54:00:%02x:%02x:%02x\n"
            "(give every VM its own mac=)\n",
-           path, path, mac[0], mac[1], mac[2]);
+           nat ? " with user-mode NAT" : "", path, path, mac[0], mac[1],
+           mac[2]);
+    if (nat) {
+        printf("Each VM gets by DHCP an address in 10.0.2.0/24 from "
+               "10.0.2.15 (16 leases),\n"
+               "gateway 10.0.2.2 (the host, and NAT to the outside), "
+               "DNS 10.0.2.3.\n");
+    }
+    if (mondev) {
+        printf("Forward a host port to a VM at run time on the monitor %s:\n"
+               "  hostfwd_add nat tcp::2222-10.0.2.15:22\n",
+               mon);
+    }
     fflush(stdout);
     ret = 0;
 out:
     free(spec);
+    free(mondev);
+    free(mon);
     free(path);
     free(dir);
     return ret;
@@ -819,7 +855,7 @@ static int create_clients(struct daemon *d, struct cmdline *cl)
         }
     }
     if (!cl->n_netdevs && !cl->n_nets && !cl->n_devices && !cl->nodefaults &&
-        netbe_default_network(d->ctx, &err) < 0) {
+        netbe_default_network(d, cl, &err) < 0) {
         fprintf(stderr, "netbe: %s\n", netbe_error_msg(err));
         netbe_error_free(err);
         return -1;

@@ -3,7 +3,8 @@
 A guest is the machine's Debian kernel (linux-image-cloud-amd64) booted
 under TCG with an initramfs built here from busybox-static and the kernel's
 own virtio modules.  Its /init brings eth0 up with the address given on the
-kernel command line and, when told a peer, pings it until it answers.
+kernel command line (or one from DHCP), runs a script given there, and,
+when told a peer, pings it until it answers.
 Everything a guest sends stays inside the emulated network: its frames
 cross netbe over unix sockets and never reach a host interface.
 """
@@ -25,11 +26,32 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in $(cat /modules.order); do insmod /lib/modules/$m; done
 arg() { sed -n "s/.*netbe\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
-ip=$(arg ip); peer=$(arg peer)
+ip=$(arg ip); peer=$(arg peer); run=$(arg run)
 ip link set lo up
 ip link set eth0 up
-ip addr add "$ip/24" dev eth0
+if [ "$ip" = dhcp ]; then
+    cat > /udhcpc.sh <<'EOS'
+#!/bin/sh
+if [ "$1" = bound ]; then
+    ip addr add "$ip/$mask" dev "$interface"
+    ip route add default via "$router" dev "$interface"
+    echo "nameserver $dns" > /etc/resolv.conf
+    echo "NETBE-LEASE $ip/$mask router $router dns $dns"
+fi
+EOS
+    chmod +x /udhcpc.sh
+    mkdir -p /etc
+    udhcpc -i eth0 -n -q -f -t 20 -T 3 -s /udhcpc.sh || echo "NETBE-NO-LEASE"
+    ip=$(ip -4 -o addr show dev eth0 | sed -n 's/.*inet \([0-9.]*\).*/\1/p')
+else
+    ip addr add "$ip/24" dev eth0
+fi
 echo "NETBE-GUEST-UP $ip"
+if [ -n "$run" ]; then
+    echo "$run" | base64 -d > /run.sh
+    sh /run.sh
+    echo "NETBE-RUN-DONE"
+fi
 if [ -n "$peer" ]; then
     i=0
     while [ $i -lt 120 ]; do
@@ -111,10 +133,15 @@ def build_initramfs(path):
     return image
 
 
-def guest_argv(image, initrd, ip, peer, netdev, mac):
+def guest_argv(image, initrd, ip, peer, netdev, mac, run=None):
+    """@ip "dhcp" asks for a lease; @run: a shell script the guest runs
+    once its network is up (then it pings @peer, if any)."""
     append = f"console=ttyS0 panic=-1 quiet netbe.ip={ip}"
     if peer:
         append += f" netbe.peer={peer}"
+    if run:
+        import base64
+        append += " netbe.run=" + base64.b64encode(run.encode()).decode()
     return ["qemu-system-x86_64", "-M", "pc", "-m", "256", "-nodefaults",
             "-display", "none", "-no-reboot", "-serial", "stdio",
             "-kernel", image, "-initrd", initrd, "-append", append,
