@@ -148,6 +148,8 @@ def test_vhost_user_guest_pings_stream_guest(netbe_bin, tmp_path):
         assert "vu: index=0,type=vhost-user,listening on" in info, info
         m.close()
         assert procs[0].poll() is None, "netbe exited"
+        peers.stop(procs[0])
+        assert "Sanitizer" not in read(logs["netbe"]), read(logs["netbe"])
     finally:
         for p in reversed(procs):
             peers.stop(p)
@@ -198,6 +200,8 @@ def test_two_vhost_user_guests_tcp(netbe_bin, tmp_path):
         for ln in stats.splitlines():
             if ln.startswith("vu."):
                 assert "malformed=0" in ln and "error=0" in ln, ln
+        peers.stop(procs[0])
+        assert "Sanitizer" not in read(logs["netbe"]), read(logs["netbe"])
     finally:
         for p in reversed(procs):
             peers.stop(p)
