@@ -43,8 +43,8 @@ struct qmpopt {
 };
 
 struct cmdline {
-    struct netopt *netdevs, *nets;
-    int n_netdevs, n_nets;
+    struct netopt *netdevs, *nets, *devices;
+    int n_netdevs, n_nets, n_devices;
     const char **monitors;
     int n_monitors;
     const char **chardevs; /* -chardev, checked while parsing */
@@ -91,6 +91,11 @@ static void usage(FILE *out)
           "(repeatable);\n"
           "                '-net none' asks for no network\n"
           "-nodefaults     do not create the default network\n"
+          "-device vhost-user-net,id=ID,path=PATH,netdev=ID|hubid=N[,...]\n"
+          "                serve VMs as their vhost-user back-end "
+          "(repeatable);\n"
+          "                '-device help' lists the types,\n"
+          "                '-device TYPE,help' their options\n"
           "\n"
           "Daemon options:\n"
           "-chardev socket,id=ID,path=PATH|host=HOST,port=PORT"
@@ -148,8 +153,12 @@ static void cmdline_free(struct cmdline *cl)
     for (i = 0; i < cl->n_nets; i++) {
         netbe_opts_free(cl->nets[i].opts);
     }
+    for (i = 0; i < cl->n_devices; i++) {
+        netbe_opts_free(cl->devices[i].opts);
+    }
     free(cl->netdevs);
     free(cl->nets);
+    free(cl->devices);
     free(cl->monitors);
     for (i = 0; i < cl->n_chardevs; i++) {
         netbe_opts_free(cl->chardev_opts[i]);
@@ -181,6 +190,7 @@ static void add_netopt(struct netopt **v, int *n, const char *opt,
 enum {
     OPT_NETDEV,
     OPT_NET,
+    OPT_DEVICE,
     OPT_NODEFAULTS,
     OPT_PIDFILE,
     OPT_DAEMONIZE,
@@ -203,6 +213,7 @@ static const struct {
 } options[] = {
     {"netdev", OPT_NETDEV, true},
     {"net", OPT_NET, true},
+    {"device", OPT_DEVICE, true},
     {"nodefaults", OPT_NODEFAULTS, false},
     {"pidfile", OPT_PIDFILE, true},
     {"daemonize", OPT_DAEMONIZE, false},
@@ -253,6 +264,9 @@ static void parse_argv(int argc, char **argv, struct cmdline *cl)
             break;
         case OPT_NET:
             add_netopt(&cl->nets, &cl->n_nets, a, argv[++i]);
+            break;
+        case OPT_DEVICE:
+            add_netopt(&cl->devices, &cl->n_devices, a, argv[++i]);
             break;
         case OPT_NODEFAULTS:
             cl->nodefaults = true;
@@ -619,6 +633,33 @@ static int create_objects(struct daemon *d, struct cmdline *cl)
     return 0;
 }
 
+/*
+ * -device: parsed up front as QEMU does ("driver" is the implied key);
+ * "-device help" and "-device TYPE,help" print and exit.
+ */
+static void parse_devices(struct cmdline *cl)
+{
+    struct netbe_error *err = NULL;
+    int i, r;
+
+    for (i = 0; i < cl->n_devices; i++) {
+        struct netopt *o = &cl->devices[i];
+
+        o->opts = netbe_opts_parse_any(o->arg, "driver", &err);
+        if (!o->opts) {
+            die("%s %s: %s", o->opt, o->arg, netbe_error_msg(err));
+        }
+        r = netbe_device_help(o->opts, stdout, &err);
+        if (r < 0) {
+            die("%s %s: %s", o->opt, o->arg, netbe_error_msg(err));
+        }
+        if (r > 0) {
+            cmdline_free(cl);
+            exit(0);
+        }
+    }
+}
+
 /* "-netdev help", "-netdev TYPE,help": print and exit before anything. */
 static void netdev_help(struct cmdline *cl)
 {
@@ -806,7 +847,14 @@ static int create_clients(struct daemon *d, struct cmdline *cl)
             }
         }
     }
-    if (!cl->n_netdevs && !cl->n_nets && !cl->nodefaults &&
+    /* QEMU's order: devices after the netdevs they are peered with */
+    for (i = 0; i < cl->n_devices; i++) {
+        o = &cl->devices[i];
+        if (netbe_device_add(d->ctx, o->opts, &err) < 0) {
+            goto fail;
+        }
+    }
+    if (!cl->n_netdevs && !cl->n_nets && !cl->n_devices && !cl->nodefaults &&
         netbe_default_network(d, cl, &err) < 0) {
         fprintf(stderr, "netbe: %s\n", netbe_error_msg(err));
         netbe_error_free(err);
@@ -1076,6 +1124,7 @@ int main(int argc, char **argv)
     parse_mons(&cl);
     parse_objects(&cl);
     netdev_help(&cl);
+    parse_devices(&cl);
 
     /* Fork before the loop exists: libuv does not survive a fork well. */
     if (cl.daemonize) {
