@@ -4,7 +4,7 @@ passt through netbe against passt through QEMU, with pasta as the ceiling.
 
 Run as root from anywhere (it finds the repository from its own path):
 
-    /usr/bin/python3 bench/nat.py            # about 5 minutes
+    /usr/bin/python3 bench/nat.py            # about 4 minutes
     /usr/bin/python3 bench/nat.py --quick    # one short rep, to try it
 
 It builds <repo>/build if needed (bench/run.py's build(): a release
