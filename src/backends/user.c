@@ -38,6 +38,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -519,18 +520,33 @@ out:
 
 /* ---- the sockets: a private epoll set, polled from the prepare hook ---- */
 
-/* Half the process's descriptors, for every user netdev together. */
+/*
+ * Half the process's descriptors, for every user netdev together.  Read
+ * again at most once a second (and when a user netdev is made): asked of
+ * the kernel at every check, it cost a prlimit64() per loop turn.
+ */
+static unsigned fd_budget_cache;
+static time_t fd_budget_stamp;
+
 static unsigned fd_budget(void)
 {
+    struct timespec now;
     struct rlimit rl;
 
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    if (fd_budget_cache && now.tv_sec == fd_budget_stamp) {
+        return fd_budget_cache;
+    }
+    fd_budget_stamp = now.tv_sec;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
-        return 512;
+        fd_budget_cache = 512;
+    } else if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 2 * 65536) {
+        fd_budget_cache = 65536;
+    } else {
+        fd_budget_cache =
+            rl.rlim_cur / 2 > 32 ? (unsigned)(rl.rlim_cur / 2) : 32;
     }
-    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 2 * 65536) {
-        return 65536;
-    }
-    return rl.rlim_cur / 2 > 32 ? (unsigned)(rl.rlim_cur / 2) : 32;
+    return fd_budget_cache;
 }
 
 static void own(struct user *u, struct fdslot *s)
@@ -1271,6 +1287,7 @@ static int user_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
         log_set = true;
     }
 
+    fd_budget_cache = 0; /* the limit read afresh for the new netdev */
     nc = netbe_client_new(ctx, &user_info, peer, "user", name);
     u = to_user(nc);
     u->loop = loop;
