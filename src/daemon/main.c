@@ -763,8 +763,9 @@ static int netbe_default_network(struct daemon *d, struct cmdline *cl,
     char *dir = default_socket_dir();
     char *path = netbe_strdup_printf("%s/default.sock", dir);
     char *mon = netbe_strdup_printf("%s/monitor.sock", dir);
+    char *vu = netbe_strdup_printf("%s/vhost-user.sock", dir);
     char *spec = NULL, *mondev = NULL;
-    bool nat = netbe_backend_find("user") != NULL;
+    bool nat = netbe_backend_find("user") != NULL, has_vu = false;
     uint8_t mac[3];
     int ret = -1;
 
@@ -784,6 +785,25 @@ static int netbe_default_network(struct daemon *d, struct cmdline *cl,
                                      "netdev=nat",
                                      true, errp) < 0)) {
         goto out;
+    }
+    /* and the shared-memory way in: a vhost-user path on the same switch */
+    if (claim_socket_path(vu, NULL) == 0) {
+        struct netbe_opts *o = netbe_opts_new();
+        struct netbe_error *verr = NULL;
+
+        netbe_opts_set(o, "driver", "vhost-user-net");
+        netbe_opts_set(o, "id", "vu");
+        netbe_opts_set(o, "path", vu);
+        netbe_opts_set(o, "hubid", "0");
+        has_vu = netbe_device_add(d->ctx, o, &verr) == 0;
+        if (!has_vu) {
+            netbe_log(NETBE_LOG_WARNING,
+                      "default network: no vhost-user "
+                      "path: %s",
+                      netbe_error_msg(verr));
+        }
+        netbe_error_free(verr);
+        netbe_opts_free(o);
     }
     if (!cl->n_monitors && claim_socket_path(mon, NULL) == 0) {
         mondev = netbe_strdup_printf("unix:%s,server=on,wait=off", mon);
@@ -811,6 +831,17 @@ static int netbe_default_network(struct daemon *d, struct cmdline *cl,
                "gateway 10.0.2.2 (the host, and NAT to the outside), "
                "DNS 10.0.2.3.\n");
     }
+    if (has_vu) {
+        printf("Or join at shared-memory speed over vhost-user (guest RAM "
+               "shared with netbe):\n"
+               "  -object memory-backend-memfd,id=mem,size=RAM,share=on"
+               " -numa node,memdev=mem"
+               " -chardev socket,id=vu0,path=%s"
+               " -netdev vhost-user,id=net0,chardev=vu0"
+               " -device virtio-net-pci,netdev=net0,mac=...\n"
+               "(RAM as the VM's -m)\n",
+               vu);
+    }
     if (mondev) {
         printf("Forward a host port to a VM at run time on the monitor %s:\n"
                "  hostfwd_add nat tcp::2222-10.0.2.15:22\n",
@@ -822,6 +853,7 @@ out:
     free(spec);
     free(mondev);
     free(mon);
+    free(vu);
     free(path);
     free(dir);
     return ret;

@@ -1,8 +1,9 @@
 """Real Linux guests (QEMU TCG) on netbe's default network, which is the
 learning switch plus user-mode NAT: each gets its DHCP lease, resolves a
 name through 10.0.2.3, fetches from a server on the host's 127.0.0.1 via
-10.0.2.2, serves a port the host reaches through hostfwd_add, and the two
-reach each other.
+10.0.2.2, serves a port the host reaches through hostfwd_add, and they
+reach each other, one of them over the default network's vhost-user
+path.
 
 No traffic leaves the machine: netbe runs inside a network namespace of
 the test's with nothing but loopback, and `ip netns exec` gives it a
@@ -115,7 +116,7 @@ def test_guests_on_the_default_network_reach_host_and_each_other(
     sock = tmp_path / "netbe" / "default.sock"
     mon = tmp_path / "netbe" / "monitor.sock"
     logs = {n: open(tmp_path / f"{n}.log", "w+")
-            for n in ("netbe", "a", "b")}
+            for n in ("netbe", "a", "b", "c")}
     procs = []
     try:
         for prog in (DNS_SERVER, HTTP_SERVER):
@@ -175,6 +176,20 @@ def test_guests_on_the_default_network_reach_host_and_each_other(
         out = logs["b"].read()
         assert "NETBE-LEASE 10.0.2.16/" in out, out[-3000:]
         assert "NETBE-GOT NETBE-FROM-HOST" in out, out[-3000:]
+        assert "NETBE-PING-OK 10.0.2.15" in out, out[-3000:]
+        # a third over the default vhost-user path, on the same switch
+        from test_vhost_user import vhost_guest_argv
+        vu = tmp_path / "netbe" / "vhost-user.sock"
+        assert f"path={vu}" in banner, banner
+        c = subprocess.Popen(vhost_guest_argv(
+            image, initrd, "dhcp", "10.0.2.15", str(vu),
+            "52:54:00:00:0a:03"), stdin=subprocess.DEVNULL,
+            stdout=logs["c"], stderr=subprocess.STDOUT)
+        procs.append(c)
+        c.wait(timeout=240)
+        logs["c"].seek(0)
+        out = logs["c"].read()
+        assert "NETBE-LEASE 10.0.2.17/" in out, out[-3000:]
         assert "NETBE-PING-OK 10.0.2.15" in out, out[-3000:]
         info = hmp(mon, "info usernet")
         assert "10.0.2.15" in info and "2222" in info, info
