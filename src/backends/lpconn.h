@@ -107,7 +107,7 @@ struct netbe_lpconn {
      * slow peer is one read's worth, not one more read per frame it takes
      */
     unsigned waiting;
-    bool broken;      /* a write failed; closed at the next fd event */
+    bool broken; /* a write failed; closed at the next fd event */
     bool own_rbuf;
     uint8_t *rbuf; /* NETBE_LPCONN_READ_SIZE bytes, own or shared */
     struct netbe_rstate rs;
