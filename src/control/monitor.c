@@ -1123,11 +1123,6 @@ static void accept_event(void *opaque, int fd, unsigned events)
 
 /* ---- the device string ---- */
 
-struct unix_dev {
-    char *path;
-    bool server, wait;
-};
-
 static int parse_onoff(const char *key, const char *v, bool *out,
                        struct netbe_error **errp)
 {
@@ -1138,12 +1133,8 @@ static int parse_onoff(const char *key, const char *v, bool *out,
     return 0;
 }
 
-/*
- * "PATH[,server[=on|off]][,wait=on|off][,nowait]"; ",," is a ',' in the
- * path, as in QEMU's option syntax.
- */
-static int parse_unix(const char *s, struct unix_dev *u,
-                      struct netbe_error **errp)
+int netbe_monitor_parse_dev(const char *s, struct netbe_monitor_dev *d,
+                            struct netbe_error **errp)
 {
     char *buf = netbe_malloc0(strlen(s) + 1), *q = buf;
     const char *p = s;
@@ -1154,9 +1145,9 @@ static int parse_unix(const char *s, struct unix_dev *u,
         }
         *q++ = *p++;
     }
-    u->path = buf;
-    u->server = false;
-    u->wait = true;
+    d->addr = buf;
+    d->server = false;
+    d->wait = true;
     while (*p == ',') {
         const char *el = ++p;
         size_t len = strcspn(el, ",");
@@ -1169,13 +1160,13 @@ static int parse_unix(const char *s, struct unix_dev *u,
         p = el + len;
         eq = strchr(item, '=');
         if (!strcmp(item, "server")) {
-            u->server = true;
+            d->server = true;
         } else if (!strcmp(item, "nowait")) {
-            u->wait = false;
+            d->wait = false;
         } else if (eq && !strncmp(item, "server=", 7)) {
-            r = parse_onoff("server", eq + 1, &u->server, errp);
+            r = parse_onoff("server", eq + 1, &d->server, errp);
         } else if (eq && !strncmp(item, "wait=", 5)) {
-            r = parse_onoff("wait", eq + 1, &u->wait, errp);
+            r = parse_onoff("wait", eq + 1, &d->wait, errp);
         } else {
             if (eq) {
                 *eq = '\0';
@@ -1185,69 +1176,89 @@ static int parse_unix(const char *s, struct unix_dev *u,
         }
         free(item);
         if (r < 0) {
-            goto fail;
+            free(d->addr);
+            d->addr = NULL;
+            return -1;
         }
     }
-    if (!*u->path) {
-        netbe_error_setg(errp, "chardev: socket: no path given");
-        goto fail;
-    }
-    if (!u->server) {
-        netbe_error_setg(errp, "only a listening monitor socket is "
-                               "supported: add server=on");
-        goto fail;
-    }
     return 0;
-
-fail:
-    free(u->path);
-    u->path = NULL;
-    return -1;
 }
 
-static int unix_listen(struct netbe_monitor *mon, const struct unix_dev *u,
-                       struct netbe_error **errp)
+int netbe_monitor_listen_unix(const char *path, char **abs_path,
+                              struct netbe_error **errp)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int fd;
 
-    if (strlen(u->path) >= sizeof(sa.sun_path)) {
-        netbe_error_setg(errp, "UNIX socket path '%s' is too long", u->path);
+    if (!*path) {
+        netbe_error_setg(errp, "chardev: socket: no path given");
         return -1;
     }
-    strcpy(sa.sun_path, u->path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        netbe_error_setg(errp, "UNIX socket path '%s' is too long", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         netbe_error_setg(errp, "Failed to create Unix socket: %s",
                          strerror(errno));
         return -1;
     }
     /* QEMU replaces a stale socket file, and so do we */
-    if (unlink(u->path) < 0 && errno != ENOENT) {
-        netbe_error_setg(errp, "Failed to unlink socket %s: %s", u->path,
+    if (unlink(path) < 0 && errno != ENOENT) {
+        netbe_error_setg(errp, "Failed to unlink socket %s: %s", path,
                          strerror(errno));
         close(fd);
         return -1;
     }
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        netbe_error_setg(errp, "Failed to bind socket to %s: %s", u->path,
+        netbe_error_setg(errp, "Failed to bind socket to %s: %s", path,
                          strerror(errno));
         close(fd);
         return -1;
     }
     /* absolute, to unlink the right file after a daemon's chdir("/") */
-    if (u->path[0] == '/') {
-        mon->path = netbe_strdup(u->path);
+    if (path[0] == '/') {
+        *abs_path = netbe_strdup(path);
     } else {
         char *cwd = getcwd(NULL, 0);
 
-        mon->path = netbe_strdup_printf("%s/%s", cwd ? cwd : ".", u->path);
+        *abs_path = netbe_strdup_printf("%s/%s", cwd ? cwd : ".", path);
         free(cwd);
     }
     if (listen(fd, 1) < 0) {
         netbe_error_setg(errp, "Failed to listen on socket: %s",
                          strerror(errno));
         close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * "unix:PATH[,...]" for the HMP monitor: a listening socket (its file
+ * name kept in mon->path) or a clear error; @u is the parsed string.
+ */
+static int unix_open(struct netbe_monitor *mon, const char *s,
+                     struct netbe_monitor_dev *u, struct netbe_error **errp)
+{
+    int fd;
+
+    if (netbe_monitor_parse_dev(s, u, errp) < 0) {
+        return -1;
+    }
+    if (!*u->addr) {
+        netbe_error_setg(errp, "chardev: socket: no path given");
+        return -1;
+    }
+    if (!u->server) {
+        netbe_error_setg(errp, "only a listening monitor socket is "
+                               "supported: add server=on");
+        return -1;
+    }
+    fd = netbe_monitor_listen_unix(u->addr, &mon->path, errp);
+    if (fd < 0) {
         return -1;
     }
     mon->listen_fd = fd;
@@ -1259,7 +1270,7 @@ struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,
                                         void *opaque, struct netbe_error **errp)
 {
     struct netbe_monitor *mon = netbe_malloc0(sizeof(*mon));
-    struct unix_dev u = {0};
+    struct netbe_monitor_dev u = {0};
 
     mon->ctx = ctx;
     mon->loop = netbe_ctx_loop(ctx);
@@ -1295,21 +1306,15 @@ struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,
         netbe_error_setg(errp, "'%s' is not a valid char driver", dev);
         goto fail;
     }
-    if (parse_unix(dev + 5, &u, errp) < 0 || unix_listen(mon, &u, errp) < 0) {
+    if (unix_open(mon, dev + 5, &u, errp) < 0) {
         goto fail;
     }
     mon->name = netbe_strdup_printf("unix:%s", mon->path);
-    if (fcntl(mon->listen_fd, F_SETFL,
-              fcntl(mon->listen_fd, F_GETFL) | O_NONBLOCK) < 0) {
-        netbe_error_setg(errp, "Failed to set socket non-blocking: %s",
-                         strerror(errno));
-        goto fail;
-    }
     mon->is_socket = true;
     mon->listen_watch = netbe_watch_fd(mon->loop, mon->listen_fd, NETBE_EV_READ,
                                        accept_event, mon);
     if (!mon->listen_watch) {
-        netbe_error_setg(errp, "cannot watch the monitor socket %s", u.path);
+        netbe_error_setg(errp, "cannot watch the monitor socket %s", u.addr);
         goto fail;
     }
     if (u.wait) {
@@ -1324,11 +1329,11 @@ struct netbe_monitor *netbe_monitor_new(struct netbe_ctx *ctx, const char *dev,
                 mon->path);
         mon->waiting = true;
     }
-    free(u.path);
+    free(u.addr);
     return mon;
 
 fail:
-    free(u.path);
+    free(u.addr);
     netbe_monitor_free(mon);
     return NULL;
 }

@@ -66,6 +66,32 @@ bool netbe_monitor_waiting(const struct netbe_monitor *mon);
  */
 void netbe_monitor_free(struct netbe_monitor *mon);
 
+/*
+ * The device strings the HMP and QMP monitors share:
+ * "ADDR[,server[=on|off]][,wait=on|off][,nowait]", ",," a ',' in ADDR.
+ */
+struct netbe_monitor_dev {
+    char *addr; /* PATH, or HOST:PORT; malloc'ed */
+    bool server, wait;
+};
+
+/**
+ * netbe_monitor_parse_dev() - parse @s (what follows "unix:" or "tcp:")
+ * Return: 0 (free @d->addr), or -1 with QEMU's message ("Invalid
+ *         parameter 'X'", "Parameter 'X' expects 'on' or 'off'")
+ */
+int netbe_monitor_parse_dev(const char *s, struct netbe_monitor_dev *d,
+                            struct netbe_error **errp);
+
+/**
+ * netbe_monitor_listen_unix() - a non-blocking listening unix socket at
+ * @path, a stale socket file there replaced, as QEMU's
+ * @abs_path: out: @path made absolute (to unlink it after a chdir), to free
+ * Return: the fd, or -1 with @errp
+ */
+int netbe_monitor_listen_unix(const char *path, char **abs_path,
+                              struct netbe_error **errp);
+
 /**
  * netbe_monitor_run_command() - run one HMP command line on @ctx
  * @ctx: the graph

@@ -1960,130 +1960,33 @@ static void accept_event(void *opaque, int fd, unsigned events)
 
 /* ---- the device string ---- */
 
-struct sock_dev {
-    char *addr; /* PATH, or HOST:PORT */
-    bool server, wait;
-};
-
-static int parse_onoff(const char *key, const char *v, bool *out,
-                       struct netbe_error **errp)
-{
-    if (netbe_parse_bool(v, out) < 0) {
-        netbe_error_setg(errp, "Parameter '%s' expects 'on' or 'off'", key);
-        return -1;
-    }
-    return 0;
-}
-
-/* "ADDR[,server[=on|off]][,wait=on|off][,nowait]"; ",," is a ','. */
-static int parse_sock(const char *s, struct sock_dev *d,
-                      struct netbe_error **errp)
-{
-    char *buf = netbe_malloc0(strlen(s) + 1), *q = buf;
-    const char *p = s;
-
-    while (*p && !(*p == ',' && p[1] != ',')) {
-        if (*p == ',') {
-            p++;
-        }
-        *q++ = *p++;
-    }
-    d->addr = buf;
-    d->server = false;
-    d->wait = true;
-    while (*p == ',') {
-        const char *el = ++p;
-        size_t len = strcspn(el, ",");
-        char *item = strndup(el, len), *eq;
-        int r = 0;
-
-        if (!item) {
-            abort();
-        }
-        p = el + len;
-        eq = strchr(item, '=');
-        if (!strcmp(item, "server")) {
-            d->server = true;
-        } else if (!strcmp(item, "nowait")) {
-            d->wait = false;
-        } else if (eq && !strncmp(item, "server=", 7)) {
-            r = parse_onoff("server", eq + 1, &d->server, errp);
-        } else if (eq && !strncmp(item, "wait=", 5)) {
-            r = parse_onoff("wait", eq + 1, &d->wait, errp);
-        } else {
-            if (eq) {
-                *eq = '\0';
-            }
-            netbe_error_setg(errp, "Invalid parameter '%s'", item);
-            r = -1;
-        }
-        free(item);
-        if (r < 0) {
-            goto fail;
-        }
-    }
-    if (!d->server) {
-        netbe_error_setg(errp, "only a listening monitor socket is "
-                               "supported: add server=on");
-        goto fail;
-    }
-    return 0;
-
-fail:
-    free(d->addr);
-    d->addr = NULL;
-    return -1;
-}
-
 static int listen_unix(struct netbe_qmp *mon, const char *path,
                        struct netbe_error **errp)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd;
+    int fd = netbe_monitor_listen_unix(path, &mon->path, errp);
 
-    if (!*path) {
-        netbe_error_setg(errp, "chardev: socket: no path given");
-        return -1;
-    }
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        netbe_error_setg(errp, "UNIX socket path '%s' is too long", path);
-        return -1;
-    }
-    strcpy(sa.sun_path, path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
-        netbe_error_setg(errp, "Failed to create Unix socket: %s",
-                         strerror(errno));
-        return -1;
-    }
-    if (unlink(path) < 0 && errno != ENOENT) {
-        netbe_error_setg(errp, "Failed to unlink socket %s: %s", path,
-                         strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        netbe_error_setg(errp, "Failed to bind socket to %s: %s", path,
-                         strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (path[0] == '/') {
-        mon->path = netbe_strdup(path);
-    } else {
-        char *cwd = getcwd(NULL, 0);
-
-        mon->path = netbe_strdup_printf("%s/%s", cwd ? cwd : ".", path);
-        free(cwd);
-    }
-    if (listen(fd, 1) < 0) {
-        netbe_error_setg(errp, "Failed to listen on socket: %s",
-                         strerror(errno));
-        close(fd);
         return -1;
     }
     mon->listen_fd = fd;
     mon->name = netbe_strdup_printf("unix:%s", mon->path);
+    return 0;
+}
+
+/* a listening monitor only: "server" must be on */
+static int parse_sock(const char *s, struct netbe_monitor_dev *d,
+                      struct netbe_error **errp)
+{
+    if (netbe_monitor_parse_dev(s, d, errp) < 0) {
+        return -1;
+    }
+    if (!d->server) {
+        netbe_error_setg(errp, "only a listening monitor socket is "
+                               "supported: add server=on");
+        free(d->addr);
+        d->addr = NULL;
+        return -1;
+    }
     return 0;
 }
 
@@ -2150,7 +2053,7 @@ struct netbe_qmp *netbe_qmp_new(struct netbe_ctx *ctx, const char *dev,
                                 void *opaque, struct netbe_error **errp)
 {
     struct netbe_qmp *mon = netbe_malloc0(sizeof(*mon));
-    struct sock_dev d = {0};
+    struct netbe_monitor_dev d = {0};
     int r;
 
     mon->ctx = ctx;
