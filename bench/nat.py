@@ -81,7 +81,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import (QEMU, QEMU_ARGS, REPO, build, cpu_seconds,  # noqa: E402
                  log, machine, median, qemu_version, stop)
 from tap import (Monitor, busy, cpu_times, in_ns, link_exists,  # noqa: E402
-                 link_stats, sh, wait_for)
+                 link_stats, on_sigterm, sh, stale_namespaces, wait_for)
 
 FWDS = ("netbe-user", "qemu-user", "netbe-passt", "qemu-stream", "pasta")
 LABEL = {"netbe-user": "netbe user", "qemu-user": "QEMU user",
@@ -399,19 +399,6 @@ class Bench:
             s.close()
 
 
-def stale_namespaces():
-    """Remove namespaces that an interrupted earlier run of ours left."""
-    out = sh("ip", "netns", "list", check=False).stdout
-    for line in out.splitlines():
-        name = line.split()[0] if line.split() else ""
-        if name.startswith(PREFIX):
-            sh("ip", "netns", "del", name, check=False)
-
-
-def on_sigterm(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build-dir", default=os.path.join(REPO, "build"))
@@ -438,7 +425,7 @@ def main():
     signal.signal(signal.SIGTERM, on_sigterm)
 
     build(args.build_dir)
-    stale_namespaces()
+    stale_namespaces(PREFIX)
     b = Bench(args)
     started = time.monotonic()
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")

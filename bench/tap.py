@@ -381,12 +381,12 @@ class Bench:
             s.close()
 
 
-def stale_namespaces():
+def stale_namespaces(prefix=PREFIX):
     """Remove namespaces that an interrupted earlier run of ours left."""
     out = sh("ip", "netns", "list", check=False).stdout
     for line in out.splitlines():
         name = line.split()[0] if line.split() else ""
-        if name.startswith(PREFIX):
+        if name.startswith(prefix):
             sh("ip", "netns", "del", name, check=False)
 
 
