@@ -329,18 +329,15 @@ def csum16(data, start=0):
     return total
 
 
-def test_switch_keeps_offloads(procs, netns, netbe, tmp_path):
-    """Two taps with vnet headers on the switch exchange GSO frames as
-    they are; a stream VM on the same switch, which takes no offloads,
-    gets every TCP segment MTU-sized with checksums that verify, and the
-    payload adds up to what was sent."""
+def taps_and_stream_vm(procs, netns, netbe, tmp_path):
+    """Taps nbA and nbB with vnet headers (namespaces A and B) and a
+    stream VM on switch 1 with learning off (so that the VM hears A's
+    frames for B too), and a monitor.  Return (A, B, VM, Monitor)."""
     from test_switch import VM, Monitor
 
     sock, mon = tmp_path / "sw.sock", tmp_path / "mon.sock"
     tap = "script=no,downscript=no,vnet_hdr=on"
-    size = 4 << 20
     netdevs = [
-        # learning=off: the stream VM hears A's frames for B too
         "-netdev", f"stream,id=sw,server=on,addr.type=unix,"
                    f"addr.path={sock},hubid=1,learning=off,queue-bytes=64M",
         "-netdev", f"tap,id=t0,ifname=nbA,{tap}",
@@ -353,7 +350,16 @@ def test_switch_keeps_offloads(procs, netns, netbe, tmp_path):
     wait_for(lambda: sock.exists() and mon.exists(), what="the switch")
     vm = VM(str(sock))
     vm.start_reading()
-    m = Monitor(str(mon))
+    return a, b, vm, Monitor(str(mon))
+
+
+def test_switch_keeps_offloads(procs, netns, netbe, tmp_path):
+    """Two taps with vnet headers on the switch exchange GSO frames as
+    they are; a stream VM on the same switch, which takes no offloads,
+    gets every TCP segment MTU-sized with checksums that verify, and the
+    payload adds up to what was sent."""
+    size = 4 << 20
+    a, b, vm, m = taps_and_stream_vm(procs, netns, netbe, tmp_path)
     ping_and_transfer(procs, a, b, tmp_path, size=size)
     stats = m.stats()
 
@@ -447,25 +453,8 @@ def test_switch_keeps_udp_gso(procs, netns, netbe, tmp_path):
     B's tap as GSO frames where the kernel takes USO, every datagram in
     order; the stream VM, which takes no offloads, gets each datagram cut
     out with a UDP checksum that verifies."""
-    from test_switch import VM, Monitor
-
-    sock, mon = tmp_path / "sw.sock", tmp_path / "mon.sock"
-    tap = "script=no,downscript=no,vnet_hdr=on"
     seg, per, sends = 1400, 10, 60
-    netdevs = [
-        "-netdev", f"stream,id=sw,server=on,addr.type=unix,"
-                   f"addr.path={sock},hubid=1,learning=off,queue-bytes=64M",
-        "-netdev", f"tap,id=t0,ifname=nbA,{tap}",
-        "-netdev", f"tap,id=t1,ifname=nbB,{tap}",
-        "-netdev", "hubport,id=p0,hubid=1,netdev=t0",
-        "-netdev", "hubport,id=p1,hubid=1,netdev=t1",
-        "-monitor", f"unix:{mon},server=on,wait=off",
-    ]
-    a, b, _ = two_vms(procs, netns, netbe, netdevs, tmp_path)
-    wait_for(lambda: sock.exists() and mon.exists(), what="the switch")
-    vm = VM(str(sock))
-    vm.start_reading()
-    m = Monitor(str(mon))
+    a, b, vm, m = taps_and_stream_vm(procs, netns, netbe, tmp_path)
     # a ping first: the switch has asked both taps for offloads by then
     r = sh(*in_ns(a, ["ping", "-c", "2", "-i", "0.2", "-W", "2",
                       "10.77.0.2"]), check=False)
