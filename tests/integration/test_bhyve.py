@@ -353,7 +353,7 @@ def daemon(netbe_bin, netns, tmp_path):
     ns = netns.new()
     tap = tap_name()
     sock, mon = tmp_path / "sw.sock", tmp_path / "mon.sock"
-    log = open(tmp_path / "netbe.log", "w+")
+    log = open(tmp_path / "netbe.log", "a+")
     proc = subprocess.Popen(
         ["ip", "netns", "exec", ns, netbe_bin, "-nodefaults",
          "-netdev", f"stream,id=sw,server=on,addr.type=unix,"

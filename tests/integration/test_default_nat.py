@@ -115,7 +115,7 @@ def test_guests_on_the_default_network_reach_host_and_each_other(
     env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
     sock = tmp_path / "netbe" / "default.sock"
     mon = tmp_path / "netbe" / "monitor.sock"
-    logs = {n: open(tmp_path / f"{n}.log", "w+")
+    logs = {n: open(tmp_path / f"{n}.log", "a+")
             for n in ("netbe", "a", "b", "c")}
     procs = []
     try:

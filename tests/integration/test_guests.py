@@ -15,7 +15,7 @@ def test_two_guests_ping_on_default_network(netbe_bin, tmp_path, nat_ns):
     image = guest.build_initramfs(initrd)
     env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
     sock = tmp_path / "netbe" / "default.sock"
-    logs = {n: open(tmp_path / f"{n}.log", "w+") for n in ("netbe", "a", "b")}
+    logs = {n: open(tmp_path / f"{n}.log", "a+") for n in ("netbe", "a", "b")}
     netbe = subprocess.Popen(in_ns(nat_ns, [netbe_bin]), env=env, stdin=subprocess.DEVNULL,
                              stdout=logs["netbe"], stderr=subprocess.STDOUT)
     procs = [netbe]

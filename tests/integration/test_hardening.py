@@ -41,7 +41,7 @@ class Switch:
     def __init__(self, binary, tmp_path, opts="", asan_small=True):
         self.sock = str(tmp_path / "lan.sock")
         mon = str(tmp_path / "mon.sock")
-        self.log = open(tmp_path / "netbe.log", "w+")
+        self.log = open(tmp_path / "netbe.log", "a+")
         env = dict(os.environ)
         if asan_small:
             # freed memory would wait in ASan's quarantine and read as growth

@@ -146,8 +146,8 @@ def run_case(netbe_bin, maker, netbe_server, mcast, ns):
         qtap, ntap = peers.Tap(d, "q"), peers.Tap(d, "n")
         port = peers.free_port()
         netbe_spec, qemu_spec, ready = maker(d, port, netbe_server)
-        qlog = open(os.path.join(d, "qemu.log"), "w+")
-        nlog = open(os.path.join(d, "netbe.log"), "w+")
+        qlog = open(os.path.join(d, "qemu.log"), "a+")
+        nlog = open(os.path.join(d, "netbe.log"), "a+")
         qargs = [qtap.netdev(), qemu_spec] + peers.hub_join(["tap", "be"])
         nargs = [ntap.netdev(), netbe_spec] + peers.hub_join(["tap", "be"])
         qemu = netbe = None

@@ -134,7 +134,7 @@ class Monitor:
 def switch(netbe_bin, tmp_path):
     sock = str(tmp_path / "lan.sock")
     mon = str(tmp_path / "mon.sock")
-    log = open(tmp_path / "netbe.log", "w+")
+    log = open(tmp_path / "netbe.log", "a+")
     # Under ASan, freed memory waits in a quarantine (256 MiB by default)
     # and would read as growth; a small one keeps RSS meaningful.
     env = dict(os.environ)
@@ -432,7 +432,7 @@ def test_dead_connections_free_their_slots(netbe_bin, tmp_path):
     that already hung up."""
     sock = str(tmp_path / "lan.sock")
     mon_path = str(tmp_path / "mon.sock")
-    log = open(tmp_path / "netbe.log", "w+")
+    log = open(tmp_path / "netbe.log", "a+")
     proc = subprocess.Popen(
         [netbe_bin, "-nodefaults", "-netdev",
          f"stream,id=lan,server=on,addr.type=unix,addr.path={sock},hubid=0,"

@@ -115,7 +115,7 @@ def test_vhost_user_guest_pings_stream_guest(netbe_bin, tmp_path):
     image = guest.build_initramfs(initrd)
     sock, vsock = tmp_path / "s.sock", tmp_path / "vu.sock"
     mon = tmp_path / "mon.sock"
-    logs = {n: open(tmp_path / f"{n}.log", "w+") for n in ("netbe", "a", "b")}
+    logs = {n: open(tmp_path / f"{n}.log", "a+") for n in ("netbe", "a", "b")}
     procs = []
     try:
         procs.append(start([
@@ -166,7 +166,7 @@ def test_two_vhost_user_guests_tcp(netbe_bin, tmp_path):
     finally:
         guest.INIT = saved
     vsock, mon = tmp_path / "vu.sock", tmp_path / "mon.sock"
-    logs = {n: open(tmp_path / f"{n}.log", "w+") for n in ("netbe", "a", "b")}
+    logs = {n: open(tmp_path / f"{n}.log", "a+") for n in ("netbe", "a", "b")}
     procs = []
     try:
         procs.append(start([
@@ -243,7 +243,7 @@ def _stream_pair(netbe_bin, tmp_path, device_extra="", guest_extra=(),
     image = guest.build_initramfs(initrd)
     sock, vsock = tmp_path / "s.sock", tmp_path / "vu.sock"
     mon = tmp_path / "mon.sock"
-    logs = {n: open(tmp_path / f"{n}.log", "w+") for n in ("netbe", "a", "b")}
+    logs = {n: open(tmp_path / f"{n}.log", "a+") for n in ("netbe", "a", "b")}
     procs = [start([
         netbe_bin, "-nodefaults", "-v",
         "-netdev", f"stream,id=lan,server=on,addr.type=unix,"
@@ -335,7 +335,7 @@ def test_vhost_user_reconnect_after_netbe_restart(netbe_bin, tmp_path):
     finally:
         guest.INIT = saved
     vsock = tmp_path / "vu.sock"
-    logs = {n: open(tmp_path / f"{n}.log", "w+") for n in ("netbe", "a", "b")}
+    logs = {n: open(tmp_path / f"{n}.log", "a+") for n in ("netbe", "a", "b")}
     nb_argv = [netbe_bin, "-nodefaults", "-v", "-device",
                f"vhost-user-net,id=vu,path={vsock},hubid=1"]
     procs = []
