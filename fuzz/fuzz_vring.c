@@ -9,9 +9,14 @@
  * accepts must lie inside the buffer, piece by piece, and add up to the
  * length it reports; a refused chain must leave the ring as it was.
  *
+ * With bit 3 the dirty log is on, a bitmap shorter than guest memory
+ * needs (pages past it are counted, never written), with the used ring's
+ * log address from the input: every chain and used-ring write is logged.
+ *
  * Input: byte 0: log2 of the ring size (mod 11); byte 1: bit 0 EVENT_IDX,
- * bit 1 INDIRECT_DESC, bit 2 writable chains; bytes 2-3: the starting
- * avail index; then the memory.
+ * bit 1 INDIRECT_DESC, bit 2 writable chains, bit 3 logging; bytes 2-3:
+ * the starting avail index; then the memory (whose first 8 bytes are
+ * also the used ring's log address).
  */
 #include <string.h>
 
@@ -23,6 +28,9 @@
 #define UVA 0x7000000ull
 
 static uint8_t mem_buf[MEM] __attribute__((aligned(64)));
+/* covers guest pages 0 to 8 * LOG - 1, not all of GPA + MEM */
+#define LOG 3
+static uint8_t log_buf[LOG];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -42,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct vu_mem mem = {0};
     struct vu_vring vr = {0};
+    struct vu_log log = {.bits = log_buf, .size = LOG, .all = true};
     struct iovec iov[VU_VRING_MAX_IOV];
     uint16_t start;
 
@@ -72,6 +81,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0; /* a 1024 ring does not fit: fine */
     }
     vr.used_idx = vu_vring_read_used_idx(&vr);
+    if (data[1] & 8) {
+        vr.log = &log;
+        vr.log_used = true;
+        memcpy(&vr.log_gpa, mem_buf, 8);
+    }
     for (int round = 0; round < 2 * vr.num + 2; round++) {
         uint16_t before = vr.last_avail, head;
         uint32_t len;
@@ -91,6 +105,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         FZ_CHECK(sum == len, "pieces %llu, length %u", (unsigned long long)sum,
                  len);
+        if (vr.log) {
+            vu_log_iov(&log, &mem, iov, cnt, len);
+        }
         vu_vring_push(&vr, 0, head, len);
         vu_vring_commit(&vr, 1);
         if (round % 3 == 2) {

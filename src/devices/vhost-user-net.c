@@ -78,8 +78,9 @@ struct vu_conn {
     struct netbe_nic *nic; /* hub mode: ours; netdev mode: the device's */
     struct netbe_nic_conf conf;
     void *kick_watch[2 * MAX_PAIRS];
-    void *timer; /* TX continuation and reset, on the loop */
-    bool broken; /* reset on the timer */
+    void *timer;         /* TX continuation and reset, on the loop */
+    bool broken;         /* reset on the timer */
+    uint64_t log_beyond; /* proto->log.beyond we warned of */
     uint8_t raw[VU_HDR_SIZE + VU_PAYLOAD_MAX];
     size_t have;
     int fds[VU_MAX_FDS];
@@ -176,6 +177,18 @@ static void signal_guest(struct vu_conn *c, unsigned idx)
     }
 }
 
+/* Writes the dirty log could not record: a migration may miss them. */
+static void check_log(struct vu_conn *c)
+{
+    if (c->proto->log.beyond != c->log_beyond) {
+        c->log_beyond = c->proto->log.beyond;
+        warn_limited(c->dev,
+                     "vhost-user-net %s: the front-end's dirty log does not "
+                     "cover guest memory netbe wrote (%llu writes)",
+                     conn_name(c), (unsigned long long)c->log_beyond);
+    }
+}
+
 /* ---- RX: frames to the guest ---- */
 
 /* Copy bytes [@off, @off + @len) of @src into the buffers @dst. */
@@ -261,6 +274,10 @@ static ssize_t q_receive_iov(struct netbe_client *nc, const struct iovec *iov,
         }
         n = total - off < blen ? total - off : blen;
         copy_iov(b, cnt, iov, iovcnt, off, n);
+        if (vu_log_on(&c->proto->log)) {
+            /* a migration copies the pages we wrote again */
+            vu_log_iov(&c->proto->log, &c->proto->mem, b, cnt, n);
+        }
         vu_vring_push(vr, nbufs, head, (uint32_t)n);
         nbufs++;
         off += n;
@@ -284,6 +301,9 @@ static void q_flush(struct netbe_client *nc)
     if (c && !c->broken && vu_vring_ready(&c->proto->rings[idx].vr) &&
         vu_vring_publish(&c->proto->rings[idx].vr)) {
         signal_guest(c, idx);
+    }
+    if (c) {
+        check_log(c);
     }
 }
 
@@ -359,6 +379,7 @@ static void tx_run(struct vu_q *q)
     if (notify) {
         signal_guest(c, idx);
     }
+    check_log(c);
     if (n >= TX_BUDGET && !c->broken) {
         q->tx_more = true;
         arm_timer(c);
@@ -745,7 +766,8 @@ static uint64_t features_offered(const struct vu_dev *d)
         VU_BIT(VIRTIO_NET_F_GUEST_TSO4) | VU_BIT(VIRTIO_NET_F_GUEST_TSO6) |
         VU_BIT(VIRTIO_NET_F_GUEST_ECN) | VU_BIT(VIRTIO_NET_F_GUEST_UFO) |
         VU_BIT(VIRTIO_NET_F_HOST_TSO4) | VU_BIT(VIRTIO_NET_F_HOST_TSO6) |
-        VU_BIT(VIRTIO_NET_F_HOST_ECN) | VU_BIT(VIRTIO_NET_F_HOST_UFO);
+        VU_BIT(VIRTIO_NET_F_HOST_ECN) | VU_BIT(VIRTIO_NET_F_HOST_UFO) |
+        VU_BIT(VHOST_F_LOG_ALL);
 
     if (d->pairs > 1) {
         f |= VU_BIT(VIRTIO_NET_F_MQ);
@@ -757,8 +779,9 @@ static uint64_t features_offered(const struct vu_dev *d)
 }
 
 #define PROTOCOL_OFFERED                                                       \
-    (VU_BIT(VU_PF_MQ) | VU_BIT(VU_PF_RARP) | VU_BIT(VU_PF_REPLY_ACK) |         \
-     VU_BIT(VU_PF_MTU) | VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS))
+    (VU_BIT(VU_PF_MQ) | VU_BIT(VU_PF_LOG_SHMFD) | VU_BIT(VU_PF_RARP) |         \
+     VU_BIT(VU_PF_REPLY_ACK) | VU_BIT(VU_PF_MTU) |                             \
+     VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS))
 
 static void conn_new(struct vu_dev *d, int fd)
 {

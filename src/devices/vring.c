@@ -93,6 +93,54 @@ uint8_t *vu_mem_uva(const struct vu_mem *mem, uint64_t uva, uint64_t len)
     return NULL;
 }
 
+void vu_log_gpa(struct vu_log *log, uint64_t gpa, uint64_t len)
+{
+    uint64_t page, last;
+
+    if (!len) {
+        return;
+    }
+    page = gpa / VU_LOG_PAGE;
+    /* a range that wraps ends at the top of the address space */
+    last = (gpa + len - 1 < gpa ? UINT64_MAX : gpa + len - 1) / VU_LOG_PAGE;
+    for (; page <= last; page++) {
+        if (page / 8 >= log->size) {
+            log->beyond++;
+            return;
+        }
+        __atomic_fetch_or(&log->bits[page / 8], (uint8_t)(1u << (page % 8)),
+                          __ATOMIC_RELAXED);
+    }
+}
+
+void vu_log_iov(struct vu_log *log, const struct vu_mem *mem,
+                const struct iovec *iov, int iovcnt, size_t len)
+{
+    for (int i = 0; i < iovcnt && len; i++) {
+        const uint8_t *p = iov[i].iov_base;
+        size_t n = iov[i].iov_len < len ? iov[i].iov_len : len;
+
+        /* vu_vring_pop() split the chain where regions end */
+        for (unsigned k = 0; k < mem->n; k++) {
+            const struct vu_region *r = &mem->r[k];
+
+            if (p >= r->host && (uint64_t)(p - r->host) < r->size) {
+                vu_log_gpa(log, r->gpa + (uint64_t)(p - r->host), n);
+                break;
+            }
+        }
+        len -= n;
+    }
+}
+
+/* A write to the used ring at @off, @len bytes: log it when asked. */
+static void log_used(struct vu_vring *vr, uint64_t off, uint64_t len)
+{
+    if (vr->log_used && vu_log_on(vr->log)) {
+        vu_log_gpa(vr->log, vr->log_gpa + off, len);
+    }
+}
+
 int vu_vring_map(struct vu_vring *vr, const struct vu_mem *mem)
 {
     uint64_t n = vr->num;
@@ -240,6 +288,7 @@ void vu_vring_push(struct vu_vring *vr, uint16_t k, uint16_t head, uint32_t len)
 
     memcpy(e, &id, 4);
     memcpy(e + 4, &l, 4);
+    log_used(vr, 4 + 8 * (uint64_t)slot, 8);
 }
 
 bool vu_vring_publish(struct vu_vring *vr)
@@ -255,6 +304,7 @@ bool vu_vring_publish(struct vu_vring *vr)
     /* the entries before the index */
     __atomic_thread_fence(__ATOMIC_RELEASE);
     store16(vr->used + 2, now);
+    log_used(vr, 2, 2);
     /* the index before we read what the guest wants */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (vr->event_idx) {
@@ -271,6 +321,7 @@ bool vu_vring_want_kick(struct vu_vring *vr)
         return false;
     }
     store16(vr->used + 4 + 8 * (size_t)vr->num, vr->last_avail);
+    log_used(vr, 4 + 8 * (uint64_t)vr->num, 2);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     return load16(vr->avail + 2) != vr->last_avail;
 }

@@ -42,6 +42,25 @@ struct vu_mem {
     unsigned n;
 };
 
+/* the dirty log's page: one bit of the log per 4 KiB of guest memory */
+#define VU_LOG_PAGE 4096u
+
+/*
+ * The dirty-page log of a migration (VHOST_USER_PROTOCOL_F_LOG_SHMFD): a
+ * bitmap in memory the front-end shares, bit N of byte B for guest page
+ * 8 * B + N, set for every page the device writes while VHOST_F_LOG_ALL
+ * is negotiated.  The front-end clears bits while we set them: each is
+ * an atomic OR.
+ */
+struct vu_log {
+    uint8_t *bits; /* NULL: no log came */
+    uint64_t size; /* bytes of bitmap */
+    void *map;     /* what munmap() takes */
+    size_t map_len;
+    bool all;        /* VHOST_F_LOG_ALL negotiated: log every write */
+    uint64_t beyond; /* writes to pages the log does not cover */
+};
+
 /* A split virtqueue as the walker sees it. */
 struct vu_vring {
     uint16_t num; /* 0 until SET_VRING_NUM */
@@ -53,6 +72,11 @@ struct vu_vring {
     uint16_t used_idx;   /* the next used entry to publish */
     uint16_t pending;    /* used entries written, not yet published */
     bool event_idx, indirect;
+    /* VHOST_VRING_F_LOG: log writes to the used ring at guest-physical
+     * log_gpa (SET_VRING_ADDR's log_guest_addr) into *log */
+    bool log_used;
+    uint64_t log_gpa;
+    struct vu_log *log;
 };
 
 enum {
@@ -85,6 +109,25 @@ uint8_t *vu_mem_gpa(const struct vu_mem *mem, uint64_t gpa, uint64_t len,
  * Return: the host address, or NULL
  */
 uint8_t *vu_mem_uva(const struct vu_mem *mem, uint64_t uva, uint64_t len);
+
+/** vu_log_on() - Return: whether writes to guest memory must be logged */
+static inline bool vu_log_on(const struct vu_log *log)
+{
+    return log && log->all && log->bits;
+}
+
+/**
+ * vu_log_gpa() - mark the pages of guest-physical [@gpa, @gpa + @len)
+ * dirty (pages past the log's end are counted in log->beyond)
+ */
+void vu_log_gpa(struct vu_log *log, uint64_t gpa, uint64_t len);
+
+/**
+ * vu_log_iov() - mark dirty the first @len bytes of @iov, which point
+ * into @mem's regions (a chain vu_vring_pop() gave)
+ */
+void vu_log_iov(struct vu_log *log, const struct vu_mem *mem,
+                const struct iovec *iov, int iovcnt, size_t len);
 
 /**
  * vu_vring_map() - (re)map @vr's rings from their addresses: sizes from

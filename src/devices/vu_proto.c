@@ -27,6 +27,10 @@ struct mem_region {
     uint64_t gpa, size, uva, mmap_offset;
 };
 
+struct log_base {
+    uint64_t mmap_size, mmap_offset;
+};
+
 _Static_assert(sizeof(struct vring_addr) == 40, "vhost_vring_addr");
 _Static_assert(sizeof(struct mem_region) == 32, "VhostUserMemoryRegion");
 
@@ -78,6 +82,7 @@ struct vu_proto *vu_proto_new(unsigned pairs, uint64_t features,
     p->nrings = n;
     for (unsigned i = 0; i < n; i++) {
         p->rings[i].kick_fd = p->rings[i].call_fd = p->rings[i].err_fd = -1;
+        p->rings[i].vr.log = &p->log;
     }
     return p;
 }
@@ -102,6 +107,16 @@ static void mem_clear(struct vu_proto *p)
     p->mem.n = 0;
 }
 
+static void log_clear(struct vu_proto *p)
+{
+    if (p->log.map && p->ops->unmap) {
+        p->ops->unmap(p, p->log.map, p->log.map_len);
+    }
+    p->log.map = NULL;
+    p->log.bits = NULL;
+    p->log.size = 0;
+}
+
 void vu_proto_free(struct vu_proto *p)
 {
     if (!p) {
@@ -113,6 +128,7 @@ void vu_proto_free(struct vu_proto *p)
         close_fd(&p->rings[i].err_fd);
     }
     mem_clear(p);
+    log_clear(p);
     free(p);
 }
 
@@ -155,6 +171,8 @@ static int expected_size(const struct vu_msg *m)
     case VU_ADD_MEM_REG:
     case VU_REM_MEM_REG:
         return 40;
+    case VU_SET_LOG_BASE:
+        return 16;
     case VU_SET_MEM_TABLE:
         return -2; /* depends on nregions */
     default:
@@ -209,6 +227,7 @@ static bool has_own_reply(uint32_t request)
     case VU_GET_VRING_BASE:
     case VU_GET_QUEUE_NUM:
     case VU_GET_MAX_MEM_SLOTS:
+    case VU_SET_LOG_BASE: /* QEMU waits for it (an empty payload) */
         return true;
     default:
         return false;
@@ -379,6 +398,36 @@ static int rem_mem_reg(struct vu_proto *p, struct vu_msg *m, const char **why)
     return 0;
 }
 
+/* SET_LOG_BASE: the dirty log moves to the fd that came with it. */
+static int set_log_base(struct vu_proto *p, struct vu_msg *m, const char **why)
+{
+    struct log_base lb;
+    uint64_t end;
+    void *map;
+
+    if (m->nfds != 1) {
+        *why = "SET_LOG_BASE: not one fd";
+        return -1;
+    }
+    memcpy(&lb, m->payload.bytes, sizeof(lb));
+    end = lb.mmap_offset + lb.mmap_size;
+    if (!lb.mmap_size || end < lb.mmap_offset || end > SIZE_MAX) {
+        *why = "SET_LOG_BASE: bad log size or offset";
+        return -1;
+    }
+    map = p->ops->map ? p->ops->map(p, m->fds[0], (size_t)end) : NULL;
+    if (!map) {
+        *why = "SET_LOG_BASE: cannot map the log";
+        return -1;
+    }
+    log_clear(p);
+    p->log.map = map;
+    p->log.map_len = (size_t)end;
+    p->log.bits = (uint8_t *)map + lb.mmap_offset;
+    p->log.size = lb.mmap_size;
+    return 0;
+}
+
 static struct vu_ring *ring_of(struct vu_proto *p, uint64_t idx,
                                const char **why)
 {
@@ -461,9 +510,9 @@ static int handle(struct vu_proto *p, struct vu_msg *m, struct vu_msg *reply,
     }
     /* only the memory table and ring fds carry fds */
     if (m->nfds && m->request != VU_SET_MEM_TABLE &&
-        m->request != VU_ADD_MEM_REG && m->request != VU_REM_MEM_REG &&
-        m->request != VU_SET_VRING_KICK && m->request != VU_SET_VRING_CALL &&
-        m->request != VU_SET_VRING_ERR) {
+        m->request != VU_SET_LOG_BASE && m->request != VU_ADD_MEM_REG &&
+        m->request != VU_REM_MEM_REG && m->request != VU_SET_VRING_KICK &&
+        m->request != VU_SET_VRING_CALL && m->request != VU_SET_VRING_ERR) {
         *why = "unexpected fds";
         return -1;
     }
@@ -475,6 +524,16 @@ static int handle(struct vu_proto *p, struct vu_msg *m, struct vu_msg *reply,
         if (v & ~p->features_offered) {
             *why = "SET_FEATURES: features that were not offered";
             return -1;
+        }
+        p->log.all = v & VU_BIT(VHOST_F_LOG_ALL);
+        /*
+         * A migration turns logging on and off with the rings running:
+         * nothing else changed, so nothing else is redone.
+         */
+        if (p->features_set &&
+            !((p->features ^ v) & ~VU_BIT(VHOST_F_LOG_ALL))) {
+            p->features = v;
+            return 0;
         }
         p->features = v;
         p->features_set = true;
@@ -515,18 +574,26 @@ static int handle(struct vu_proto *p, struct vu_msg *m, struct vu_msg *reply,
         if (!(r = ring_of(p, a.index, why))) {
             return -1;
         }
-        if (r->started) {
-            *why = "SET_VRING_ADDR on a running ring";
+        if (a.flags & ~VU_BIT(VHOST_VRING_F_LOG)) {
+            *why = "SET_VRING_ADDR: unknown flags";
             return -1;
         }
+        /*
+         * A running ring takes new addresses too (QEMU sets the log flag
+         * on running rings when a migration starts), from the next chain
+         * on.
+         */
         r->vr.desc_uva = a.desc;
         r->vr.avail_uva = a.avail;
         r->vr.used_uva = a.used;
         r->vr.addr_set = true;
+        r->vr.log_used = a.flags & VU_BIT(VHOST_VRING_F_LOG);
+        r->vr.log_gpa = a.log;
         if (vu_vring_map(&r->vr, &p->mem) < 0) {
             *why = "SET_VRING_ADDR: rings outside memory or misaligned";
             return -1;
         }
+        changed(p, (unsigned)(r - p->rings));
         return 0;
     case VU_SET_VRING_BASE:
         if (!(r = ring_of(p, st.index, why))) {
@@ -599,6 +666,11 @@ static int handle(struct vu_proto *p, struct vu_msg *m, struct vu_msg *reply,
         }
         reply_u64(reply, VU_MAX_SLOTS);
         return 0;
+    case VU_SET_LOG_BASE:
+        if (!has_pf(p, VU_PF_LOG_SHMFD)) {
+            break;
+        }
+        return set_log_base(p, m, why);
     case VU_ADD_MEM_REG:
     case VU_REM_MEM_REG:
         if (!has_pf(p, VU_PF_CONFIGURE_MEM_SLOTS)) {

@@ -67,6 +67,9 @@ enum vu_request {
 
 /* feature bits */
 #define VU_F_PROTOCOL_FEATURES 30
+#define VHOST_F_LOG_ALL 26
+/* SET_VRING_ADDR's flags: log writes to the used ring */
+#define VHOST_VRING_F_LOG 0
 #define VIRTIO_F_VERSION_1 32
 #define VIRTIO_F_ANY_LAYOUT 27
 #define VIRTIO_RING_F_INDIRECT_DESC 28
@@ -130,6 +133,7 @@ struct vu_proto {
     unsigned nrings; /* 2 per queue pair */
     uint16_t mtu;
     struct vu_mem mem;
+    struct vu_log log; /* SET_LOG_BASE's, each ring's vr.log */
     struct vu_ring rings[];
 };
 

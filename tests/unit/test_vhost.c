@@ -586,6 +586,34 @@ static void bad_msg_case(int c)
     case 11: /* version 3 */
         fe_send(fe, VU_SET_OWNER, 2, NULL, 0, NULL, 0);
         break;
+    case 12: /* SET_LOG_BASE without LOG_SHMFD */
+        p[0] = 4096;
+        fe_send(fe, VU_SET_LOG_BASE, 0, p, 16, &fe->memfd, 1);
+        break;
+    case 13: /* SET_LOG_BASE without its fd */
+        fe_u64(fe, VU_SET_PROTOCOL_FEATURES, VU_BIT(VU_PF_LOG_SHMFD));
+        p[0] = 4096;
+        fe_send(fe, VU_SET_LOG_BASE, 0, p, 16, NULL, 0);
+        break;
+    case 14: /* a log past the end of its file */
+        fe_u64(fe, VU_SET_PROTOCOL_FEATURES, VU_BIT(VU_PF_LOG_SHMFD));
+        p[0] = 4096;
+        p[1] = MEMSZ;
+        fe_send(fe, VU_SET_LOG_BASE, 0, p, 16, &fe->memfd, 1);
+        break;
+    case 15: /* an empty log */
+        fe_u64(fe, VU_SET_PROTOCOL_FEATURES, VU_BIT(VU_PF_LOG_SHMFD));
+        fe_send(fe, VU_SET_LOG_BASE, 0, p, 16, &fe->memfd, 1);
+        break;
+    case 16: /* SET_VRING_ADDR with flags vhost has not */
+        fe_mem_table(fe);
+        fe_state(fe, VU_SET_VRING_NUM, 0, NUM);
+        p[0] = 2ull << 32;
+        p[1] = UVA;
+        p[2] = UVA + 0x2000;
+        p[3] = UVA + 0x1000;
+        fe_send(fe, VU_SET_VRING_ADDR, 0, p, 40, NULL, 0);
+        break;
     }
     if (!fe_closed(fe)) {
         fail_msg("bad message case %d did not reset the device", c);
@@ -596,7 +624,7 @@ static void bad_msg_case(int c)
 
 static void test_bad_messages(void **state)
 {
-    for (int c = 0; c < 12; c++) {
+    for (int c = 0; c < 17; c++) {
         bad_msg_case(c);
     }
 }
@@ -666,6 +694,136 @@ static void test_protocol(void **state)
             assert_int_equal(ack, 0);
         }
     }
+    fe_free(fe);
+}
+
+static bool logged(const uint8_t *log, uint64_t gpa)
+{
+    uint64_t page = gpa / 4096;
+
+    return log[page / 8] & (1u << (page % 8));
+}
+
+static unsigned log_bits(const uint8_t *log, size_t size)
+{
+    unsigned n = 0;
+
+    for (size_t i = 0; i < size; i++) {
+        n += (unsigned)__builtin_popcount(log[i]);
+    }
+    return n;
+}
+
+/* SET_VRING_ADDR as QEMU sends it when a migration starts. */
+static void fe_ring_addr(struct fe *fe, uint32_t i, bool log)
+{
+    uint64_t a[5];
+    uint32_t *a32 = (uint32_t *)a;
+
+    a32[0] = i;
+    a32[1] = log ? 1u << VHOST_VRING_F_LOG : 0;
+    a[1] = UVA + RING(i);
+    a[2] = UVA + RING(i) + 0x2000;
+    a[3] = UVA + RING(i) + 0x1000;
+    a[4] = GPA + RING(i) + 0x2000; /* the used ring's guest address */
+    assert_int_equal(fe_send(fe, VU_SET_VRING_ADDR, VU_FLAG_NEED_REPLY, a,
+                             sizeof(a), NULL, 0),
+                     0);
+}
+
+/*
+ * Dirty-page logging (LOG_SHMFD), the way QEMU migrates: the log comes
+ * in SET_LOG_BASE, SET_FEATURES adds VHOST_F_LOG_ALL and SET_VRING_ADDR
+ * the log flag, all with the rings running.  Every page netbe writes
+ * (RX buffers, used rings) is marked, nothing else, and frames keep
+ * flowing throughout; with LOG_ALL off again nothing is marked.
+ */
+static void test_dirty_log(void **state)
+{
+    struct fe *fe = fe_connect();
+    int logfd = memfd_create("log", MFD_CLOEXEC);
+    uint64_t lb[2] = {64, 4096}; /* pages up to GPA + MEMSZ, at 4 KiB */
+    uint8_t buf[64], frame[60], *map, *log;
+    uint64_t pf = fe_get_u64(fe, VU_GET_PROTOCOL_FEATURES);
+    uint32_t req, size;
+
+    assert_true(pf & VU_BIT(VU_PF_LOG_SHMFD));
+    assert_true(fe_get_u64(fe, VU_GET_FEATURES) & VU_BIT(VHOST_F_LOG_ALL));
+    assert_int_equal(ftruncate(logfd, 8192), 0);
+    map = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, logfd, 0);
+    assert_true(map != MAP_FAILED);
+    log = map + 4096;
+    fe_u64(fe, VU_SET_PROTOCOL_FEATURES,
+           VU_BIT(VU_PF_LOG_SHMFD) | VU_BIT(VU_PF_REPLY_ACK));
+    fe_start(fe, FEATURES);
+    memset(frame, 0xff, 6);
+    for (int i = 6; i < 60; i++) {
+        frame[i] = (uint8_t)i;
+    }
+    /* RX before logging: the frame lands, nothing is logged */
+    put_desc(fe, 0, 0, GPA + BUF(5), 2048, VRING_DESC_F_WRITE, 0);
+    offer(fe, 0, 0);
+    pump(10);
+    assert_true(netbe_send_packet(&F->peer->nc, frame, sizeof(frame)) > 0);
+    pump(5);
+    assert_int_equal(used_idx(fe, 0), 1);
+
+    /* the log: an empty reply to SET_LOG_BASE, as QEMU waits for */
+    assert_int_equal(fe_send(fe, VU_SET_LOG_BASE, 0, lb, sizeof(lb), &logfd, 1),
+                     0);
+    assert_int_equal(fe_reply(fe, buf, sizeof(buf)), VU_HDR_SIZE);
+    memcpy(&req, buf, 4);
+    memcpy(&size, buf + 8, 4);
+    assert_int_equal(req, VU_SET_LOG_BASE);
+    assert_int_equal(size, 0);
+    fe_u64(fe, VU_SET_FEATURES, FEATURES | VU_BIT(VHOST_F_LOG_ALL));
+    for (uint32_t i = 0; i < 2; i++) {
+        fe_ring_addr(fe, i, true);
+        assert_int_equal(fe_reply(fe, buf, sizeof(buf)), VU_HDR_SIZE + 8);
+        assert_int_equal(buf[VU_HDR_SIZE], 0); /* ack: done */
+    }
+    assert_int_equal(log_bits(log, 64), 0);
+
+    /* RX: its buffer's pages and the used ring's page */
+    put_desc(fe, 0, 1, GPA + BUF(7) + 4050, 2048, VRING_DESC_F_WRITE, 0);
+    offer(fe, 0, 1);
+    pump(10);
+    assert_true(netbe_send_packet(&F->peer->nc, frame, sizeof(frame)) > 0);
+    pump(5);
+    assert_int_equal(used_idx(fe, 0), 2);
+    assert_memory_equal(fe->mem + BUF(7) + 4050 + 12, frame, sizeof(frame));
+    /* 72 bytes from 4050: the page of BUF(7) and the next */
+    assert_true(logged(log, GPA + BUF(7)));
+    assert_true(logged(log, GPA + BUF(8)));
+    assert_true(logged(log, GPA + RING(0) + 0x2000));
+    assert_int_equal(log_bits(log, 64), 3);
+    memset(log, 0, 64);
+
+    /* TX: the used ring only; the buffer was read, not written */
+    memset(fe->mem + BUF(0), 0, 12);
+    memcpy(fe->mem + BUF(0) + 12, frame, sizeof(frame));
+    put_desc(fe, 1, 0, GPA + BUF(0), 72, 0, 0);
+    offer(fe, 1, 0);
+    for (int i = 0; i < 200 && used_idx(fe, 1) != 1; i++) {
+        pump(1);
+    }
+    assert_int_equal(used_idx(fe, 1), 1);
+    assert_true(logged(log, GPA + RING(1) + 0x2000));
+    assert_int_equal(log_bits(log, 64), 1);
+    memset(log, 0, 64);
+
+    /* logging off: RX goes on, nothing is marked */
+    fe_u64(fe, VU_SET_FEATURES, FEATURES);
+    put_desc(fe, 0, 2, GPA + BUF(9), 2048, VRING_DESC_F_WRITE, 0);
+    offer(fe, 0, 2);
+    pump(10);
+    assert_true(netbe_send_packet(&F->peer->nc, frame, sizeof(frame)) > 0);
+    pump(5);
+    assert_int_equal(used_idx(fe, 0), 3);
+    assert_int_equal(log_bits(log, 64), 0);
+    assert_false(fe_closed(fe));
+    munmap(map, 8192);
+    close(logfd);
     fe_free(fe);
 }
 
@@ -777,6 +935,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_netdev_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queues2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dirty_log, setup, teardown),
     };
 
     netbe_log_set_level(NETBE_LOG_ERROR);
