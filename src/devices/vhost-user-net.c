@@ -6,7 +6,9 @@
  *           [,mac=MAC][,mtu=N][,max-connections=N]
  *
  * netbe listens on PATH.  With netdev= the NIC "ID" is peered with that
- * netdev and serves one VM at a time; with hubid= any number of VMs
+ * netdev and serves one VM at a time: a second front-end may connect
+ * meanwhile (a migration's destination) and takes the NIC over when its
+ * rings start; with hubid= any number of VMs
  * connect, each its own NIC "ID.K" on a port of hub N (a learning switch
  * by default), gone when the VM goes; the control client "ID" carries no
  * frames.  The NIC queue clients take and give 12-byte vnet headers (10
@@ -51,6 +53,8 @@
 
 #define MODEL "vhost-user-net"
 #define MAX_CONNECTIONS_DEFAULT 64
+/* netdev= mode: the VM the NIC serves and one waiting to take over */
+#define NETDEV_CONNECTIONS 2
 #define MAX_PAIRS 8
 /* chains a TX ring gives per wakeup before others get their turn */
 #define TX_BUDGET 256
@@ -111,6 +115,7 @@ struct vu_dev {
 static const struct netbe_client_info q_info;
 static const struct vu_proto_ops proto_ops;
 
+static void take_over(struct vu_conn *c);
 static void warn_limited(struct vu_dev *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -406,6 +411,9 @@ static void kick_cb(void *opaque, int fd, unsigned events)
         conn_fail(c, "cannot read a kick eventfd");
         return;
     }
+    if (q_of(c->nic, idx / 2)->conn != c) {
+        return; /* netdev= mode: another front-end took the NIC over */
+    }
     if (idx & 1) {
         tx_run(q_of(c->nic, idx / 2));
     } else {
@@ -423,6 +431,9 @@ static void ring_changed(struct vu_proto *p, unsigned idx)
 
     if (idx >= 2 * MAX_PAIRS) {
         return;
+    }
+    if (run && q_of(c->nic, idx / 2)->conn != c) {
+        take_over(c);
     }
     if (!run && c->kick_watch[idx]) {
         netbe_unwatch_fd(c->dev->loop, c->kick_watch[idx]);
@@ -444,10 +455,9 @@ static void ring_changed(struct vu_proto *p, unsigned idx)
 }
 
 /* What the guest negotiated is what its NIC queues take and give. */
-static void features_changed(struct vu_proto *p)
+static void apply_features(struct vu_conn *c)
 {
-    struct vu_conn *c = p->opaque;
-    uint64_t f = p->features;
+    uint64_t f = c->proto->features;
     struct netbe_offloads o = {
         .csum = f & VU_BIT(VIRTIO_NET_F_GUEST_CSUM),
         .tso4 = f & VU_BIT(VIRTIO_NET_F_GUEST_TSO4),
@@ -481,6 +491,40 @@ static void features_changed(struct vu_proto *p)
             netbe_set_offload(peer, &peer_takes);
         }
     }
+}
+
+static void features_changed(struct vu_proto *p)
+{
+    struct vu_conn *c = p->opaque;
+
+    /* a front-end waiting to take the NIC over sets it up when it does */
+    if (q_of(c->nic, 0)->conn == c) {
+        apply_features(c);
+    }
+}
+
+/*
+ * netdev= mode: @c's rings start while the NIC serves another front-end
+ * (or none): @c is the VM now, as a migration's destination is once the
+ * source stopped.  Frames queued for the NIC stay: they are for the VM.
+ */
+static void take_over(struct vu_conn *c)
+{
+    struct vu_dev *d = c->dev;
+
+    for (unsigned i = 0; i < d->pairs; i++) {
+        struct vu_q *q = q_of(c->nic, i);
+
+        q->conn = c;
+        q->tx_blocked = false;
+    }
+    if (c->proto->features_set) {
+        apply_features(c);
+    }
+    netbe_log(NETBE_LOG_INFO,
+              "vhost-user-net %s: the front-end that connected last takes "
+              "the NIC over",
+              d->id);
 }
 
 /* QEMU's announce frame: a RARP request for the VM's own MAC. */
@@ -554,14 +598,25 @@ static void conn_free(struct vu_conn *c, bool del_nic)
         close(c->fds[i]);
     }
     if (c->nic) {
+        struct vu_conn *next = NULL, *o;
+
+        /* netdev= mode: the one waiting serves the NIC from now on */
+        LIST_FOREACH (o, &d->conns, link) {
+            if (o != c && !d->hub_mode) {
+                next = o;
+            }
+        }
         for (unsigned i = 0; i < d->pairs; i++) {
             struct vu_q *q = q_of(c->nic, i);
 
-            q->conn = NULL;
+            if (q->conn != c) {
+                continue;
+            }
+            q->conn = next;
             q->tx_blocked = false;
             if (d->hub_mode) {
                 netbe_switch_port_leave(&q->nc);
-            } else {
+            } else if (!next) {
                 /* what waited for this VM is not for the next one */
                 netbe_flush_or_purge_queued(&q->nc, true);
             }
@@ -813,11 +868,15 @@ static void conn_new(struct vu_dev *d, int fd)
         }
     } else {
         c->nic = d->nic;
-        /* one VM at a time; the next waits in the backlog */
-        netbe_update_fd(l, d->lwatch, 0);
+        /* one VM and one waiting to take over; more wait in the backlog */
+        if (d->nconns >= NETDEV_CONNECTIONS) {
+            netbe_update_fd(l, d->lwatch, 0);
+        }
     }
     for (unsigned i = 0; i < d->pairs; i++) {
-        q_of(c->nic, i)->conn = c;
+        if (!q_of(c->nic, i)->conn) {
+            q_of(c->nic, i)->conn = c;
+        }
     }
     c->watch = netbe_watch_fd(l, fd, NETBE_EV_READ, conn_cb, c);
     if (!c->watch) {
@@ -854,7 +913,7 @@ static void listener_cb(void *opaque, int fd, unsigned events)
             continue;
         }
         conn_new(d, cfd);
-        if (!d->hub_mode) {
+        if (!d->hub_mode && d->nconns >= NETDEV_CONNECTIONS) {
             return;
         }
     }

@@ -17,6 +17,8 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 import guest
 import peers
 
@@ -442,13 +444,16 @@ class Qmp:
         self.sock.close()
 
 
-def test_vhost_user_live_migration(netbe_bin, tmp_path):
+@pytest.mark.parametrize("mode", ["hubid", "netdev"])
+def test_vhost_user_live_migration(netbe_bin, tmp_path, mode):
     """A vhost-user guest live-migrates between two QEMU processes while
     it pings a guest on -netdev stream and takes a TCP stream from it.
     netbe logs the pages it writes into guest memory (LOG_SHMFD), so the
     destination gets every frame netbe wrote during the migration: the
-    stream arrives whole (md5) and the pings go on from the destination,
-    on the switch port of its own connection (vu.1)."""
+    stream arrives whole (md5) and the pings go on from the destination:
+    with hubid= on the switch port of its own connection (vu.1), with
+    netdev= (a hubport on the switch) on the NIC vu, which it took over
+    from the source when its rings started."""
     initrd = str(tmp_path / "initrd.gz")
     image = guest.build_initramfs(initrd)
     sock, vsock = tmp_path / "s.sock", tmp_path / "vu.sock"
@@ -463,10 +468,17 @@ def test_vhost_user_live_migration(netbe_bin, tmp_path):
             netbe_bin, "-nodefaults", "-v",
             "-netdev", f"stream,id=lan,server=on,addr.type=unix,"
                        f"addr.path={sock},hubid=0",
-            "-device", f"vhost-user-net,id=vu,path={vsock},hubid=0",
+            *(["-device", f"vhost-user-net,id=vu,path={vsock},hubid=0"]
+              if mode == "hubid" else
+              ["-netdev", "hubport,id=hp,hubid=0", "-device",
+               f"vhost-user-net,id=vu,path={vsock},netdev=hp"]),
             "-monitor", f"unix:{mon},server=on,wait=off"], logs["netbe"]))
         peers.wait_for(lambda: peers.unix_listening(str(vsock)),
                        what="the vhost-user socket")
+        dst_nic = "vu.1" if mode == "hubid" else "vu"
+
+        def connected():
+            return read(logs["netbe"]).count(" front-end connected")
         b = start(guest.guest_argv(image, initrd, "192.0.2.2", None,
                                    f"stream,id=n0,server=off,addr.type=unix,"
                                    f"addr.path={sock}",
@@ -482,15 +494,17 @@ def test_vhost_user_live_migration(netbe_bin, tmp_path):
         procs.append(a)
         m = Mon(str(mon))
         ms.append(m)
-        peers.wait_for(lambda: "vu.0:" in m.cmd("info network"), timeout=60,
-                       what="vu.0")
+        peers.wait_for(lambda: connected() == 1, timeout=60,
+                       what="the source's front-end")
         # the destination waits for the migration; its front-end is
         # already connected (vu.1), its rings not yet started
         dest = start(argv + ["-qmp", f"unix:{dmon},server=on,wait=off",
                              "-S", "-incoming", f"unix:{mig}"], logs["dest"])
         procs.append(dest)
-        peers.wait_for(lambda: "vu.1:" in m.cmd("info network"), timeout=60,
-                       what="vu.1 (the destination's front-end)")
+        peers.wait_for(lambda: connected() == 2, timeout=60,
+                       what="the destination's front-end")
+        if mode == "hubid":
+            assert "vu.1:" in m.cmd("info network")
         sent = wait_text(logs["b"], "NETBE-SENT ", b)
         digest = sent.split("NETBE-SENT ", 1)[1].split()[0]
 
@@ -524,9 +538,14 @@ def test_vhost_user_live_migration(netbe_bin, tmp_path):
                        timeout=30, what="the destination paused")
         dm.cmd("cont")
         peers.stop(a)
-        # the source's front-end left; the destination runs on vu.1
-        peers.wait_for(lambda: "vu.0:" not in m.cmd("info network"),
-                       what="vu.0 gone")
+        # the source's front-end left; the destination runs on
+        # dst_nic
+        peers.wait_for(lambda: "front-end disconnected"
+                       in read(logs["netbe"]), what="the source gone")
+        if mode == "hubid":
+            assert "vu.0:" not in m.cmd("info network")
+        else:
+            assert "takes the NIC over" in read(logs["netbe"])
         got = wait_text(logs["dest"], "NETBE-RECV ", dest, timeout=240)
         line = got.split("NETBE-RECV ", 1)[1].split("\n")[0].split()
         assert line[0] == digest, (line, digest, before)
@@ -536,7 +555,8 @@ def test_vhost_user_live_migration(netbe_bin, tmp_path):
         peers.wait_for(lambda: read(logs["dest"]).count("NETBE-PONG") >= 3,
                        timeout=60, what="pings from the destination")
         stats = m.cmd("info stats")
-        line = [ln for ln in stats.splitlines() if ln.startswith("vu.1:")][0]
+        line = [ln for ln in stats.splitlines()
+                if ln.startswith(dst_nic + ":")][0]
         assert "malformed=0" in line and "error=0" in line, stats
         assert procs[0].poll() is None, "netbe exited"
         for mm in ms:

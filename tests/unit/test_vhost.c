@@ -922,6 +922,111 @@ static void test_netdev_mode(void **state)
     }
 }
 
+/* TX chain 0 of ring 1: a broadcast frame with byte 20 = @tag. */
+static void fe_tx_frame(struct fe *fe, uint8_t tag)
+{
+    uint8_t frame[72] = {0};
+
+    memset(frame + 12, 0xff, 6);
+    frame[20] = tag;
+    memcpy(fe->mem + BUF(0), frame, sizeof(frame));
+    put_desc(fe, 1, 0, GPA + BUF(0), sizeof(frame), 0, 0);
+    offer(fe, 1, 0);
+}
+
+/*
+ * netdev= mode and a migration: while one VM is served a second
+ * front-end connects and is answered; when its rings start it takes the
+ * NIC over (the source stopped), frames go to and come from it; a third
+ * waits in the backlog until one leaves; the first leaving changes
+ * nothing for the second.
+ */
+static void test_netdev_takeover(void **state)
+{
+    struct netbe_error *err = NULL;
+    struct netbe_opts *o;
+    struct tl_client *nd;
+    struct fe *src, *dst, *third;
+    char spec[256];
+    uint8_t frame[60];
+
+    netbe_ctx_free(F->ctx);
+    F->ctx = netbe_ctx_new(F->loop);
+    nd = tl_backend(F->ctx, "nd", NULL);
+    snprintf(spec, sizeof(spec), "vhost-user-net,id=vu,path=%s,netdev=nd",
+             F->path);
+    o = netbe_opts_parse(spec, "driver", &err);
+    assert_int_equal(netbe_device_add(F->ctx, o, &err), 0);
+    netbe_opts_free(o);
+    src = fe_connect();
+    fe_start(src, FEATURES);
+    fe_tx_frame(src, 1);
+    for (int i = 0; i < 200 && nd->nframes < 1; i++) {
+        pump(1);
+    }
+    assert_int_equal(nd->nframes, 1);
+    /* the destination is answered while the source runs */
+    dst = fe_connect();
+    assert_true(fe_get_u64(dst, VU_GET_FEATURES) & VU_BIT(VHOST_F_LOG_ALL));
+    /* a third waits: no answer */
+    third = fe_connect();
+    assert_int_equal(fe_send(third, VU_GET_FEATURES, 0, NULL, 0, NULL, 0), 0);
+    pump(20);
+    {
+        uint8_t buf[64];
+
+        assert_true(recv(third->sock, buf, sizeof(buf), MSG_DONTWAIT) < 0);
+    }
+    /* the source still carries frames */
+    fe_tx_frame(src, 2);
+    for (int i = 0; i < 200 && nd->nframes < 2; i++) {
+        pump(1);
+    }
+    assert_int_equal(nd->nframes, 2);
+    assert_int_equal(nd->frames[1].data[8], 2);
+    /* the destination starts: it is the VM now */
+    fe_start(dst, FEATURES);
+    fe_tx_frame(dst, 3);
+    for (int i = 0; i < 200 && nd->nframes < 3; i++) {
+        pump(1);
+    }
+    assert_int_equal(nd->nframes, 3);
+    assert_int_equal(nd->frames[2].data[8], 3);
+    /* the source's kicks are not served any more */
+    fe_tx_frame(src, 4);
+    pump(50);
+    assert_int_equal(nd->nframes, 3);
+    /* frames from the netdev go to the destination */
+    put_desc(dst, 0, 0, GPA + BUF(1), 2048, VRING_DESC_F_WRITE, 0);
+    offer(dst, 0, 0);
+    pump(10);
+    memset(frame, 0xff, 6);
+    for (int i = 6; i < 60; i++) {
+        frame[i] = (uint8_t)i;
+    }
+    assert_true(netbe_send_packet(&nd->nc, frame, sizeof(frame)) > 0);
+    pump(10);
+    assert_int_equal(used_idx(dst, 0), 1);
+    assert_memory_equal(dst->mem + BUF(1) + 12, frame, sizeof(frame));
+    assert_int_equal(used_idx(src, 0), 0);
+    /* the source leaves: the destination goes on, the third is answered */
+    fe_free(src);
+    fe_tx_frame(dst, 5);
+    for (int i = 0; i < 200 && nd->nframes < 4; i++) {
+        pump(1);
+    }
+    assert_int_equal(nd->nframes, 4);
+    assert_int_equal(nd->frames[3].data[8], 5);
+    {
+        uint8_t buf[64];
+
+        assert_int_equal(fe_reply(third, buf, sizeof(buf)), VU_HDR_SIZE + 8);
+    }
+    fe_free(third);
+    fe_free(dst);
+    assert_non_null(nd->nc.peer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -936,6 +1041,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_netdev_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queues2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dirty_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_netdev_takeover, setup, teardown),
     };
 
     netbe_log_set_level(NETBE_LOG_ERROR);
