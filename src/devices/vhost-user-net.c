@@ -44,6 +44,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "devices/guard.h"
 #include "devices/vu_proto.h"
 #include "netbe/device.h"
 #include "netbe/log.h"
@@ -82,9 +83,10 @@ struct vu_conn {
     struct netbe_nic *nic; /* hub mode: ours; netdev mode: the device's */
     struct netbe_nic_conf conf;
     void *kick_watch[2 * MAX_PAIRS];
-    void *timer;         /* TX continuation and reset, on the loop */
-    bool broken;         /* reset on the timer */
-    uint64_t log_beyond; /* proto->log.beyond we warned of */
+    void *timer;              /* TX continuation and reset, on the loop */
+    bool broken;              /* reset on the timer */
+    uint64_t log_beyond;      /* proto->log.beyond we warned of */
+    unsigned long guard_seen; /* vu_guard_hits() when we last looked */
     uint8_t raw[VU_HDR_SIZE + VU_PAYLOAD_MAX];
     size_t have;
     int fds[VU_MAX_FDS];
@@ -182,9 +184,35 @@ static void signal_guest(struct vu_conn *c, unsigned idx)
     }
 }
 
+/*
+ * After touching guest memory: a front-end that shrank a file under its
+ * mapping made the access fault; the guard mapped zeros there, and the
+ * device resets.
+ */
+static void check_guard(struct vu_conn *c)
+{
+    struct vu_proto *p = c->proto;
+    unsigned long h = vu_guard_hits();
+
+    if (h == c->guard_seen) {
+        return;
+    }
+    c->guard_seen = h;
+    for (unsigned i = 0; i < p->mem.n; i++) {
+        if (vu_guard_hit(p->mem.r[i].map)) {
+            conn_fail(c, "a memory region's file shrank under its mapping");
+            return;
+        }
+    }
+    if (p->log.map && vu_guard_hit(p->log.map)) {
+        conn_fail(c, "the dirty log's file shrank under its mapping");
+    }
+}
+
 /* Writes the dirty log could not record: a migration may miss them. */
 static void check_log(struct vu_conn *c)
 {
+    check_guard(c);
     if (c->proto->log.beyond != c->log_beyond) {
         c->log_beyond = c->proto->log.beyond;
         warn_limited(c->dev,
@@ -556,11 +584,20 @@ static void *map_fd(struct vu_proto *p, int fd, size_t len)
         return NULL;
     }
     m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    return m == MAP_FAILED ? NULL : m;
+    if (m == MAP_FAILED) {
+        return NULL;
+    }
+    /* ... and so would one past a file the front-end shrinks later */
+    if (vu_guard_add(m, len) < 0) {
+        munmap(m, len);
+        return NULL;
+    }
+    return m;
 }
 
 static void unmap(struct vu_proto *p, void *addr, size_t len)
 {
+    vu_guard_del(addr);
     munmap(addr, len);
 }
 
@@ -805,10 +842,17 @@ static void conn_cb(void *opaque, int fd, unsigned events)
     struct vu_conn *c = opaque;
 
     for (int i = 0; i < MSG_BUDGET; i++) {
-        if (c->broken || conn_read(c) <= 0) {
-            return;
+        int r;
+
+        if (c->broken || (r = conn_read(c)) < 0) {
+            return; /* c may be gone */
+        }
+        if (r == 0) {
+            break;
         }
     }
+    /* a message may have read the rings (SET_VRING_KICK) */
+    check_guard(c);
 }
 
 static uint64_t features_offered(const struct vu_dev *d)

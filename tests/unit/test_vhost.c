@@ -1027,6 +1027,59 @@ static void test_netdev_takeover(void **state)
     assert_non_null(nd->nc.peer);
 }
 
+/*
+ * A front-end shrinks its guest memory file after netbe mapped it: the
+ * frame netbe then reads (TX) or writes (RX) past the new end would
+ * SIGBUS the whole process.  netbe survives, resets that device only,
+ * and a VM next to it goes on.
+ */
+static void test_shrunk_memory(void **state)
+{
+    for (int rx = 0; rx < 2; rx++) {
+        struct fe *good = fe_connect(), *bad = fe_connect();
+        uint8_t frame[60];
+        int before = F->peer->nframes;
+
+        fe_start(good, FEATURES);
+        fe_start(bad, FEATURES);
+        assert_int_equal(nics_named_vu(), 2);
+        memset(frame, 0xff, 6);
+        for (int i = 6; i < 60; i++) {
+            frame[i] = (uint8_t)i;
+        }
+        if (rx) {
+            put_desc(bad, 0, 0, GPA + BUF(1), 2048, VRING_DESC_F_WRITE, 0);
+            offer(bad, 0, 0);
+            pump(10);
+        } else {
+            memset(bad->mem + BUF(0), 0, 12);
+            memcpy(bad->mem + BUF(0) + 12, frame, sizeof(frame));
+            put_desc(bad, 1, 0, GPA + BUF(0), 72, 0, 0);
+        }
+        /* the rings stay, the buffers go */
+        assert_int_equal(ftruncate(bad->memfd, BUF(0)), 0);
+        if (rx) {
+            /* a broadcast: netbe writes it into the bad guest's buffer */
+            assert_true(netbe_send_packet(&F->peer->nc, frame, sizeof(frame)) >
+                        0);
+        } else {
+            offer(bad, 1, 0);
+        }
+        assert_true(fe_closed(bad));
+        /* the bad guest's memory is gone: don't let fe_free() touch it */
+        fe_free(bad);
+        assert_int_equal(nics_named_vu(), 1);
+        /* the good one still sends */
+        fe_tx_frame(good, 7);
+        for (int i = 0; i < 200 && F->peer->nframes < before + 2; i++) {
+            pump(1);
+        }
+        assert_int_equal(F->peer->nframes - before, rx ? 1 : 1);
+        assert_int_equal(tl_last(F->peer)->data[8], 7);
+        fe_free(good);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1042,6 +1095,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queues2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dirty_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_netdev_takeover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shrunk_memory, setup, teardown),
     };
 
     netbe_log_set_level(NETBE_LOG_ERROR);
