@@ -347,6 +347,17 @@ static bool q_can_receive(struct netbe_client *nc)
 
 /* ---- TX: frames from the guest ---- */
 
+/*
+ * The client a TX ring's frames enter the graph from.  On a hub the VM
+ * is one switch port, pair 0's (its other pairs are not ports: each
+ * would get every broadcast again, and its MAC would move between
+ * them); with netdev= each pair has its own peer.
+ */
+static struct vu_q *tx_sender(struct vu_q *q)
+{
+    return q->dev->hub_mode ? q_of(q->conn->nic, 0) : q;
+}
+
 static void tx_sent(struct netbe_client *nc, ssize_t ret)
 {
     struct vu_q *q = (struct vu_q *)nc;
@@ -354,7 +365,13 @@ static void tx_sent(struct netbe_client *nc, ssize_t ret)
     q->tx_blocked = false;
     if (q->conn) {
         /* not from inside the core's delivery: on the loop */
-        q->tx_more = true;
+        for (unsigned i = 0; i < q->dev->pairs; i++) {
+            struct vu_q *o = q_of(q->conn->nic, i);
+
+            if (tx_sender(o) == q) {
+                o->tx_more = true;
+            }
+        }
         arm_timer(q->conn);
     }
 }
@@ -366,11 +383,12 @@ static void tx_run(struct vu_q *q)
     size_t hdr = (size_t)q->nc.vnet_hdr_len;
     struct iovec iov[VU_VRING_MAX_IOV];
     struct vu_vring *vr;
+    struct vu_q *s;
     bool notify;
     int n = 0;
 
     q->tx_more = false;
-    if (!ring_running(c, idx) || q->tx_blocked) {
+    if (!ring_running(c, idx) || (s = tx_sender(q))->tx_blocked) {
         return;
     }
     vr = &c->proto->rings[idx].vr;
@@ -397,13 +415,13 @@ static void tx_run(struct vu_q *q)
             q->nc.stats.drop_malformed++;
             ret = 1;
         } else {
-            ret = netbe_sendv_packet_async(&q->nc, iov, cnt, tx_sent);
+            ret = netbe_sendv_packet_async(&s->nc, iov, cnt, tx_sent);
         }
         /* sent or copied into a queue: the buffer is the guest's again */
         vu_vring_push(vr, 0, head, 0);
         vu_vring_commit(vr, 1);
         if (ret == 0) {
-            q->tx_blocked = true;
+            s->tx_blocked = true;
             break;
         }
     }
@@ -651,7 +669,7 @@ static void conn_free(struct vu_conn *c, bool del_nic)
             }
             q->conn = next;
             q->tx_blocked = false;
-            if (d->hub_mode) {
+            if (d->hub_mode && i == 0) {
                 netbe_switch_port_leave(&q->nc);
             } else if (!next) {
                 /* what waited for this VM is not for the next one */
@@ -908,7 +926,9 @@ static void conn_new(struct vu_dev *d, int fd)
             q->dev = d;
             q->pair = i;
             netbe_format_nic_info_str(&q->nc, c->conf.macaddr);
-            netbe_switch_port_join(d->listener, &q->nc, d->hub_id);
+            if (i == 0) { /* the VM's one port (tx_sender()) */
+                netbe_switch_port_join(d->listener, &q->nc, d->hub_id);
+            }
         }
     } else {
         c->nic = d->nic;

@@ -36,8 +36,8 @@
 struct fe {
     int sock, memfd;
     uint8_t *mem;
-    int kick[2], call[2];
-    uint16_t avail_idx[2];
+    int kick[4], call[4]; /* up to two queue pairs */
+    uint16_t avail_idx[4];
 };
 
 struct fx {
@@ -158,7 +158,7 @@ static struct fe *fe_connect_to(const char *path)
     fe->mem =
         mmap(NULL, MEMSZ, PROT_READ | PROT_WRITE, MAP_SHARED, fe->memfd, 0);
     assert_true(fe->mem != MAP_FAILED);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 4; i++) {
         fe->kick[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         fe->call[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     }
@@ -176,7 +176,7 @@ static void fe_free(struct fe *fe)
     close(fe->sock);
     close(fe->memfd);
     munmap(fe->mem, MEMSZ);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 4; i++) {
         close(fe->kick[i]);
         close(fe->call[i]);
     }
@@ -193,7 +193,7 @@ static void fe_mem_table(struct fe *fe)
 }
 
 /* The start QEMU makes, without protocol features: rings run at kick. */
-static void fe_start(struct fe *fe, uint64_t features)
+static void fe_start_rings(struct fe *fe, uint64_t features, uint32_t nrings)
 {
     uint64_t offered = fe_get_u64(fe, VU_GET_FEATURES);
 
@@ -202,7 +202,7 @@ static void fe_start(struct fe *fe, uint64_t features)
     assert_int_equal(fe_send(fe, VU_SET_OWNER, 0, NULL, 0, NULL, 0), 0);
     fe_u64(fe, VU_SET_FEATURES, features);
     fe_mem_table(fe);
-    for (uint32_t i = 0; i < 2; i++) {
+    for (uint32_t i = 0; i < nrings; i++) {
         uint64_t a[5];
         uint32_t *a32 = (uint32_t *)a;
 
@@ -224,6 +224,11 @@ static void fe_start(struct fe *fe, uint64_t features)
                          0);
     }
     pump(50);
+}
+
+static void fe_start(struct fe *fe, uint64_t features)
+{
+    fe_start_rings(fe, features, 2);
 }
 
 static uint8_t *ring(struct fe *fe, int q, unsigned off)
@@ -853,6 +858,65 @@ static void test_queues2(void **state)
     fe_free(fe);
 }
 
+/*
+ * queues=2 on a hub: the VM is one port of the switch.  A broadcast
+ * reaches it once (in pair 0's RX ring), not once per queue pair, and
+ * what it sends on either TX ring enters the hub from that one port.
+ */
+static void test_queues2_one_port(void **state)
+{
+    struct netbe_error *err = NULL;
+    struct netbe_opts *o;
+    char spec[256], path[128];
+    uint8_t frame[60];
+    struct fe *fe;
+    int before;
+
+    snprintf(path, sizeof(path), "%s.mq", F->path);
+    snprintf(spec, sizeof(spec),
+             "vhost-user-net,id=mq,path=%s,hubid=0,queues=2", path);
+    o = netbe_opts_parse(spec, "driver", &err);
+    assert_int_equal(netbe_device_add(F->ctx, o, &err), 0);
+    netbe_opts_free(o);
+    fe = fe_connect_to(path);
+    fe_u64(fe, VU_SET_PROTOCOL_FEATURES, VU_BIT(VU_PF_MQ));
+    fe_start_rings(fe, FEATURES | VU_BIT(VIRTIO_NET_F_MQ), 4);
+    /* RX buffers on both RX rings (0 and 2) */
+    for (int q = 0; q < 4; q += 2) {
+        for (int i = 0; i < 4; i++) {
+            put_desc(fe, q, i, GPA + BUF(8 * q + i), 2048, VRING_DESC_F_WRITE,
+                     0);
+            offer(fe, q, (uint16_t)i);
+        }
+    }
+    pump(10);
+    memset(frame, 0xff, 6);
+    for (int i = 6; i < 60; i++) {
+        frame[i] = (uint8_t)i;
+    }
+    assert_true(netbe_send_packet(&F->peer->nc, frame, sizeof(frame)) > 0);
+    pump(10);
+    assert_int_equal(used_idx(fe, 0) + used_idx(fe, 2), 1);
+    /* TX on both pairs: both frames reach the peer */
+    before = F->peer->nframes;
+    for (int q = 1; q < 4; q += 2) {
+        uint8_t *b = fe->mem + BUF(30 + q);
+
+        memset(b, 0, 72);
+        memset(b + 12, 0xff, 6);
+        b[20] = (uint8_t)q;
+        put_desc(fe, q, 0, GPA + BUF(30 + q), 72, 0, 0);
+        offer(fe, q, 0);
+    }
+    for (int i = 0; i < 200 && F->peer->nframes < before + 2; i++) {
+        pump(1);
+    }
+    assert_int_equal(F->peer->nframes - before, 2);
+    assert_int_equal(used_idx(fe, 1), 1);
+    assert_int_equal(used_idx(fe, 3), 1);
+    fe_free(fe);
+}
+
 /* The graph goes while a VM is connected: everything is let go. */
 static void test_ctx_free_connected(void **state)
 {
@@ -1093,6 +1157,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_netdev_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queues2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queues2_one_port, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dirty_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_netdev_takeover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shrunk_memory, setup, teardown),
