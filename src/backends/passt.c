@@ -82,11 +82,33 @@ static void stop_passt(struct passt *s)
     s->pid = 0;
 }
 
+/* Reap an exited passt. Return: whether none is left. */
+static bool reap_passt(struct passt *s)
+{
+    int status;
+    pid_t r;
+
+    if (s->pid <= 0) {
+        return true;
+    }
+    do {
+        r = waitpid(s->pid, &status, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == s->pid || r < 0) {
+        s->pid = 0;
+    }
+    return s->pid == 0;
+}
+
 /*
- * Start passt on a new socket pair and carry frames on our end.
+ * Start passt on a new socket pair and carry frames on our end.  At
+ * start-up (@grace) wait START_GRACE_MS for a passt that does not like
+ * its options to exit, as QEMU waits for it; a restart does not block
+ * the loop so: a passt that exits at once ends the connection and is
+ * started again RESTART_MS later.
  * Return: 0, or -1 with @errp
  */
-static int start_passt(struct passt *s, struct netbe_error **errp)
+static int start_passt(struct passt *s, bool grace, struct netbe_error **errp)
 {
     int sv[2], ep[2], status, err = 0;
     pid_t pid;
@@ -141,7 +163,7 @@ static int start_passt(struct passt *s, struct netbe_error **errp)
     }
     close(ep[0]);
     /* a passt that does not like its options or the host exits at once */
-    for (int i = 0; i < START_GRACE_MS / 10; i++) {
+    for (int i = 0; grace && i < START_GRACE_MS / 10; i++) {
         if (waitpid(pid, &status, WNOHANG) == pid) {
             close(sv[0]);
             /* QEMU's words for an init that failed without saying why */
@@ -169,7 +191,14 @@ static void restart_cb(void *opaque)
     struct passt *s = opaque;
     struct netbe_error *err = NULL;
 
-    if (start_passt(s, &err) < 0) {
+    /* the old one had a second to go after SIGTERM: no more */
+    if (!reap_passt(s)) {
+        kill(s->pid, SIGKILL);
+        while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        s->pid = 0;
+    }
+    if (start_passt(s, false, &err) < 0) {
         netbe_warn_limited(&s->warn_restart, "%s: %s", s->nc.name,
                            netbe_error_msg(err));
         netbe_error_free(err);
@@ -197,7 +226,11 @@ static void conn_ended(struct netbe_lpconn *c, enum netbe_lpconn_end why,
     if (why == NETBE_LPCONN_MALFORMED) {
         netbe_warn_limited(&s->warn_restart, "%s: %s", s->nc.name, msg);
     }
-    stop_passt(s);
+    /* on the loop: no waiting for it (restart_cb reaps what is left) */
+    if (s->pid > 0 && !reap_passt(s)) {
+        kill(s->pid, SIGTERM);
+        reap_passt(s);
+    }
     s->nc.link_down = true;
     snprintf(s->nc.info_str, sizeof(s->nc.info_str),
              "passt exited, restarting");
@@ -401,7 +434,7 @@ static int passt_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
     }
     if (netbe_opts_get_bool(opts, "vhost-user", false)) {
         netbe_error_setg(errp, "passt: vhost-user=on is not available: "
-                               "netbe does not map the guest's memory; "
+                               "netbe is no vhost-user front-end; "
                                "its frames go over the stream socket");
         return -1;
     }
@@ -411,7 +444,7 @@ static int passt_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
     s->argv = build_argv(opts);
     s->restart_timer = loop->ops->timer_new(loop->opaque, restart_cb, s);
     netbe_lpconn_init(&s->conn, &s->nc, &conn_ops, &s->warn_conn, NULL);
-    if (start_passt(s, errp) < 0) {
+    if (start_passt(s, true, errp) < 0) {
         netbe_client_del(&s->nc);
         return -1;
     }
