@@ -294,27 +294,63 @@ static int nics_named_vu(void)
     return n;
 }
 
+/* -device @spec (printf-style) on the fixture's graph. Return: its result. */
+static int device_add(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static int device_add(const char *fmt, ...)
+{
+    struct netbe_error *err = NULL;
+    struct netbe_opts *o;
+    char spec[256];
+    va_list ap;
+    int r;
+
+    va_start(ap, fmt);
+    vsnprintf(spec, sizeof(spec), fmt, ap);
+    va_end(ap);
+    o = netbe_opts_parse(spec, "driver", &err);
+    assert_non_null(o);
+    r = netbe_device_add(F->ctx, o, &err);
+    netbe_error_free(err);
+    netbe_opts_free(o);
+    return r;
+}
+
+/* A new graph with netdev "nd" (a test client) and vu on it (netdev=). */
+static struct tl_client *netdev_mode_graph(void)
+{
+    struct tl_client *nd;
+
+    netbe_ctx_free(F->ctx);
+    F->ctx = netbe_ctx_new(F->loop);
+    nd = tl_backend(F->ctx, "nd", NULL);
+    assert_int_equal(
+        device_add("vhost-user-net,id=vu,path=%s,netdev=nd", F->path), 0);
+    return nd;
+}
+
+/* Pump until @c has @n frames (or give up). */
+static void wait_frames(struct tl_client *c, int n)
+{
+    for (int i = 0; i < 200 && c->nframes < n; i++) {
+        pump(1);
+    }
+}
+
 static const uint64_t FEATURES =
     VU_BIT(VIRTIO_F_VERSION_1) | VU_BIT(VIRTIO_NET_F_MRG_RXBUF) |
     VU_BIT(VIRTIO_RING_F_EVENT_IDX) | VU_BIT(VIRTIO_RING_F_INDIRECT_DESC);
 
 static int setup(void **state)
 {
-    struct netbe_error *err = NULL;
-    struct netbe_opts *o;
-    char spec[256];
-
     F = calloc(1, sizeof(*F));
     F->loop = netbe_loop_default();
     F->ctx = netbe_ctx_new(F->loop);
     snprintf(F->path, sizeof(F->path), "/tmp/netbe-test-vhost-%d.sock",
              (int)getpid());
-    snprintf(spec, sizeof(spec), "vhost-user-net,id=vu,path=%s,hubid=0",
-             F->path);
-    o = netbe_opts_parse(spec, "driver", &err);
-    assert_non_null(o);
-    assert_int_equal(netbe_device_add(F->ctx, o, &err), 0);
-    netbe_opts_free(o);
+    assert_int_equal(
+        device_add("vhost-user-net,id=vu,path=%s,hubid=0", F->path), 0);
     F->peer = tl_backend(F->ctx, "peer", NULL);
     netbe_hub_add_port(F->ctx, 0, NULL, &F->peer->nc);
     tl_reset();
@@ -347,9 +383,7 @@ static void test_tx(void **state)
     put_desc(fe, 1, 0, GPA + BUF(0), 12, VRING_DESC_F_NEXT, 1);
     put_desc(fe, 1, 1, GPA + BUF(0) + 12, 60, 0, 0);
     offer(fe, 1, 0);
-    for (int i = 0; i < 200 && F->peer->nframes < 1; i++) {
-        pump(1);
-    }
+    wait_frames(F->peer, 1);
     assert_int_equal(F->peer->nframes, 1);
     assert_int_equal(F->peer->frames[0].len, 60); /* plain on the peer */
     assert_int_equal(used_idx(fe, 1), 1);
@@ -832,20 +866,27 @@ static void test_dirty_log(void **state)
     fe_free(fe);
 }
 
+/* TX chain 0 of ring 1: a broadcast frame with byte 20 = @tag. */
+static void fe_tx_frame(struct fe *fe, uint8_t tag)
+{
+    uint8_t frame[72] = {0};
+
+    memset(frame + 12, 0xff, 6);
+    frame[20] = tag;
+    memcpy(fe->mem + BUF(0), frame, sizeof(frame));
+    put_desc(fe, 1, 0, GPA + BUF(0), sizeof(frame), 0, 0);
+    offer(fe, 1, 0);
+}
+
 /* queues=2: two queue pairs, four rings, MQ offered; a fifth is refused. */
 static void test_queues2(void **state)
 {
-    struct netbe_error *err = NULL;
-    struct netbe_opts *o;
-    char spec[256], path[128];
+    char path[128];
     struct fe *fe;
 
     snprintf(path, sizeof(path), "%s.mq", F->path);
-    snprintf(spec, sizeof(spec),
-             "vhost-user-net,id=mq,path=%s,hubid=0,queues=2", path);
-    o = netbe_opts_parse(spec, "driver", &err);
-    assert_int_equal(netbe_device_add(F->ctx, o, &err), 0);
-    netbe_opts_free(o);
+    assert_int_equal(
+        device_add("vhost-user-net,id=mq,path=%s,hubid=0,queues=2", path), 0);
     fe = fe_connect_to(path);
     assert_true(fe_get_u64(fe, VU_GET_FEATURES) & VU_BIT(VIRTIO_NET_F_MQ));
     fe_u64(fe, VU_SET_PROTOCOL_FEATURES, VU_BIT(VU_PF_MQ));
@@ -865,19 +906,14 @@ static void test_queues2(void **state)
  */
 static void test_queues2_one_port(void **state)
 {
-    struct netbe_error *err = NULL;
-    struct netbe_opts *o;
-    char spec[256], path[128];
+    char path[128];
     uint8_t frame[60];
     struct fe *fe;
     int before;
 
     snprintf(path, sizeof(path), "%s.mq", F->path);
-    snprintf(spec, sizeof(spec),
-             "vhost-user-net,id=mq,path=%s,hubid=0,queues=2", path);
-    o = netbe_opts_parse(spec, "driver", &err);
-    assert_int_equal(netbe_device_add(F->ctx, o, &err), 0);
-    netbe_opts_free(o);
+    assert_int_equal(
+        device_add("vhost-user-net,id=mq,path=%s,hubid=0,queues=2", path), 0);
     fe = fe_connect_to(path);
     fe_u64(fe, VU_SET_PROTOCOL_FEATURES, VU_BIT(VU_PF_MQ));
     fe_start_rings(fe, FEATURES | VU_BIT(VIRTIO_NET_F_MQ), 4);
@@ -908,9 +944,7 @@ static void test_queues2_one_port(void **state)
         put_desc(fe, q, 0, GPA + BUF(30 + q), 72, 0, 0);
         offer(fe, q, 0);
     }
-    for (int i = 0; i < 200 && F->peer->nframes < before + 2; i++) {
-        pump(1);
-    }
+    wait_frames(F->peer, before + 2);
     assert_int_equal(F->peer->nframes - before, 2);
     assert_int_equal(used_idx(fe, 1), 1);
     assert_int_equal(used_idx(fe, 3), 1);
@@ -933,21 +967,9 @@ static void test_ctx_free_connected(void **state)
 /* netdev=: the NIC "vu" is the netdev's peer and outlives its VMs. */
 static void test_netdev_mode(void **state)
 {
-    struct netbe_error *err = NULL;
-    struct netbe_opts *o;
-    struct tl_client *nd;
+    struct tl_client *nd = netdev_mode_graph();
     struct netbe_client *nic;
-    char spec[256];
-    uint8_t frame[72] = {0};
 
-    netbe_ctx_free(F->ctx);
-    F->ctx = netbe_ctx_new(F->loop);
-    nd = tl_backend(F->ctx, "nd", NULL);
-    snprintf(spec, sizeof(spec), "vhost-user-net,id=vu,path=%s,netdev=nd",
-             F->path);
-    o = netbe_opts_parse(spec, "driver", &err);
-    assert_int_equal(netbe_device_add(F->ctx, o, &err), 0);
-    netbe_opts_free(o);
     nic = nd->nc.peer;
     assert_non_null(nic);
     assert_string_equal(nic->name, "vu");
@@ -955,13 +977,8 @@ static void test_netdev_mode(void **state)
         struct fe *fe = fe_connect();
 
         fe_start(fe, FEATURES);
-        memset(frame + 12, 0xff, 6);
-        memcpy(fe->mem + BUF(0), frame, sizeof(frame));
-        put_desc(fe, 1, 0, GPA + BUF(0), sizeof(frame), 0, 0);
-        offer(fe, 1, 0);
-        for (int i = 0; i < 200 && nd->nframes == round; i++) {
-            pump(1);
-        }
+        fe_tx_frame(fe, (uint8_t)round);
+        wait_frames(nd, round + 1);
         assert_int_equal(nd->nframes, round + 1);
         /* the netdev takes plain frames: the header is gone */
         assert_int_equal(nd->frames[round].len, 60);
@@ -969,12 +986,8 @@ static void test_netdev_mode(void **state)
         assert_ptr_equal(nd->nc.peer, nic);
     }
     /* a second device cannot take the same netdev */
-    snprintf(spec, sizeof(spec), "vhost-user-net,id=vu2,path=%s.2,netdev=nd",
-             F->path);
-    o = netbe_opts_parse(spec, "driver", &err);
-    assert_int_equal(netbe_device_add(F->ctx, o, &err), -1);
-    netbe_error_free(err);
-    netbe_opts_free(o);
+    assert_int_equal(
+        device_add("vhost-user-net,id=vu2,path=%s.2,netdev=nd", F->path), -1);
     {
         struct fe *fe = fe_connect();
 
@@ -986,18 +999,6 @@ static void test_netdev_mode(void **state)
     }
 }
 
-/* TX chain 0 of ring 1: a broadcast frame with byte 20 = @tag. */
-static void fe_tx_frame(struct fe *fe, uint8_t tag)
-{
-    uint8_t frame[72] = {0};
-
-    memset(frame + 12, 0xff, 6);
-    frame[20] = tag;
-    memcpy(fe->mem + BUF(0), frame, sizeof(frame));
-    put_desc(fe, 1, 0, GPA + BUF(0), sizeof(frame), 0, 0);
-    offer(fe, 1, 0);
-}
-
 /*
  * netdev= mode and a migration: while one VM is served a second
  * front-end connects and is answered; when its rings start it takes the
@@ -1007,27 +1008,14 @@ static void fe_tx_frame(struct fe *fe, uint8_t tag)
  */
 static void test_netdev_takeover(void **state)
 {
-    struct netbe_error *err = NULL;
-    struct netbe_opts *o;
-    struct tl_client *nd;
+    struct tl_client *nd = netdev_mode_graph();
     struct fe *src, *dst, *third;
-    char spec[256];
     uint8_t frame[60];
 
-    netbe_ctx_free(F->ctx);
-    F->ctx = netbe_ctx_new(F->loop);
-    nd = tl_backend(F->ctx, "nd", NULL);
-    snprintf(spec, sizeof(spec), "vhost-user-net,id=vu,path=%s,netdev=nd",
-             F->path);
-    o = netbe_opts_parse(spec, "driver", &err);
-    assert_int_equal(netbe_device_add(F->ctx, o, &err), 0);
-    netbe_opts_free(o);
     src = fe_connect();
     fe_start(src, FEATURES);
     fe_tx_frame(src, 1);
-    for (int i = 0; i < 200 && nd->nframes < 1; i++) {
-        pump(1);
-    }
+    wait_frames(nd, 1);
     assert_int_equal(nd->nframes, 1);
     /* the destination is answered while the source runs */
     dst = fe_connect();
@@ -1043,17 +1031,13 @@ static void test_netdev_takeover(void **state)
     }
     /* the source still carries frames */
     fe_tx_frame(src, 2);
-    for (int i = 0; i < 200 && nd->nframes < 2; i++) {
-        pump(1);
-    }
+    wait_frames(nd, 2);
     assert_int_equal(nd->nframes, 2);
     assert_int_equal(nd->frames[1].data[8], 2);
     /* the destination starts: it is the VM now */
     fe_start(dst, FEATURES);
     fe_tx_frame(dst, 3);
-    for (int i = 0; i < 200 && nd->nframes < 3; i++) {
-        pump(1);
-    }
+    wait_frames(nd, 3);
     assert_int_equal(nd->nframes, 3);
     assert_int_equal(nd->frames[2].data[8], 3);
     /* the source's kicks are not served any more */
@@ -1076,9 +1060,7 @@ static void test_netdev_takeover(void **state)
     /* the source leaves: the destination goes on, the third is answered */
     fe_free(src);
     fe_tx_frame(dst, 5);
-    for (int i = 0; i < 200 && nd->nframes < 4; i++) {
-        pump(1);
-    }
+    wait_frames(nd, 4);
     assert_int_equal(nd->nframes, 4);
     assert_int_equal(nd->frames[3].data[8], 5);
     {
@@ -1135,9 +1117,7 @@ static void test_shrunk_memory(void **state)
         assert_int_equal(nics_named_vu(), 1);
         /* the good one still sends */
         fe_tx_frame(good, 7);
-        for (int i = 0; i < 200 && F->peer->nframes < before + 2; i++) {
-            pump(1);
-        }
+        wait_frames(F->peer, before + 2);
         assert_int_equal(F->peer->nframes - before, rx ? 1 : 1);
         assert_int_equal(tl_last(F->peer)->data[8], 7);
         fe_free(good);
