@@ -31,7 +31,8 @@
 #include "sockutil.h"
 
 #define RESTART_MS 1000
-#define STOP_WAIT_MS 2000
+/* passt ends on SIGTERM at once; this long the loop waits for it */
+#define STOP_WAIT_MS 50
 /*
  * passt checks its options and the host's interfaces in a few ms and
  * exits when they do not suit it; this long it gets at start-up to do so,
@@ -58,7 +59,10 @@ static struct passt *to_passt(struct netbe_client *nc)
 
 /* ---- the passt process ---- */
 
-/* SIGTERM, then SIGKILL if it is not gone within STOP_WAIT_MS; reaped. */
+/*
+ * SIGTERM, then SIGKILL if it is not gone within STOP_WAIT_MS (a passt
+ * that hangs must not stall every VM on the loop); reaped.
+ */
 static void stop_passt(struct passt *s)
 {
     int status;

@@ -214,6 +214,29 @@ static void test_restart_does_not_block(void **state)
     assert_int_equal(F->peer->frames[0].data[0], 9);
 }
 
+/* A passt that ignores SIGTERM is killed: deleting it stalls nothing. */
+static void test_stop_hung_passt(void **state)
+{
+    char keys[256], stubborn[128];
+    long start;
+    int pid;
+
+    snprintf(stubborn, sizeof(stubborn), "%s/stubborn", F->dir);
+    write_script(stubborn, "trap '' TERM\nexec cat <&3 >&3");
+    snprintf(keys, sizeof(keys), "path=%s", stubborn);
+    assert_int_equal(add(keys, NULL, 0), 0);
+    pid = passt_pid();
+    assert_true(pid > 0);
+    start = now_ms();
+    netbe_client_del(netbe_find_netdev(F->ctx, "p"));
+    if (now_ms() - start >= 500) {
+        fail_msg("deleting the netdev took %ld ms", now_ms() - start);
+    }
+    /* gone and reaped */
+    assert_int_equal(kill(pid, 0), -1);
+    assert_int_equal(errno, ESRCH);
+}
+
 /* A passt that exits at once, or none at all: QEMU's messages. */
 static void test_start_failures(void **state)
 {
@@ -242,6 +265,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_does_not_block, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_start_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_hung_passt, setup, teardown),
     };
 
     netbe_log_set_level(NETBE_LOG_ERROR);
