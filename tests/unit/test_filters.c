@@ -1130,6 +1130,41 @@ static void test_redirector_indev_rx_and_all(void **state)
     close(in2);
 }
 
+static void test_redirector_indev_waits_for_room(void **state)
+{
+    struct fix *f = *state;
+    int in = chardev_pair(f, "in");
+    const int n = 40;
+
+    /* b takes nothing for now, and its queue holds about 4 frames */
+    f->b->mode = TL_REFUSE;
+    netbe_client_set_queue_bytes(&f->b->nc, 4096);
+    add(f, "filter-redirector,id=r0,netdev=a,queue=tx,indev=in");
+    for (int i = 0; i < n; i++) {
+        send_wire_frame(in, false, 0, 1000, (uint8_t)i);
+        pump();
+    }
+    for (int i = 0; i < 10; i++) {
+        clk_advance(5); /* the paused indev looks again every 5 ms */
+    }
+    /* indev was paused, not read: the rest waits in the socket */
+    assert_true(f->b->nc.incoming_queue->count < 5);
+    assert_int_equal(f->b->nc.stats.drop_queue_full, 0);
+    /* b takes frames again: indev is read again, and nothing was lost */
+    f->b->mode = TL_ACCEPT;
+    netbe_flush_queued(&f->b->nc);
+    for (int i = 0; i < 5000 && f->b->nframes < n; i++) {
+        clk_advance(5);
+        usleep(1000);
+    }
+    assert_int_equal(f->b->nframes, n);
+    for (int i = 0; i < n; i++) {
+        tl_assert_frame(f->b, i, 1000, (uint8_t)i);
+    }
+    assert_int_equal(f->b->nc.stats.drop_queue_full, 0);
+    close(in);
+}
+
 static void test_redirector_indev_garbage_disconnects(void **state)
 {
     struct fix *f = *state;
@@ -1535,6 +1570,7 @@ int main(void)
         T(test_redirector_outdev_not_connected),
         T(test_redirector_outdev_and_indev_tx),
         T(test_redirector_indev_rx_and_all),
+        T(test_redirector_indev_waits_for_room),
         T(test_redirector_indev_garbage_disconnects),
         T(test_switch_dump_every_port),
         T(test_switch_dump_ends_with_hub),
