@@ -793,6 +793,36 @@ static void test_buffer_both_ways_released_off_and_deleted(void **state)
     assert_int_equal(f->b->nframes, 6);
 }
 
+static void test_buffer_releases_down_the_chain(void **state)
+{
+    struct fix *f = *state;
+    char path[128];
+    struct capture *c;
+
+    /* the dump behind the buffer sees frames as the buffer lets them go */
+    add(f, "filter-dump,id=d0,netdev=a,file=%s",
+        in_dir(f, "chain.pcap", path, sizeof(path)));
+    add(f, "filter-buffer,id=fb,netdev=a,interval=10000,status=off,"
+           "position=id=d0,insert=before");
+    tl_send(&f->a->nc, 60, 1); /* off: passes */
+    netbe_filter_set_status(netbe_filter_find(f->ctx, "fb"), true);
+    tl_send(&f->a->nc, 61, 2);
+    tl_send(&f->a->nc, 62, 3);
+    c = read_pcap(path);
+    assert_int_equal(c->n, 1);
+    free(c);
+    clk_advance(10);
+    assert_int_equal(f->b->nframes, 3);
+    del(f, "fb");
+    del(f, "d0");
+    c = read_pcap(path);
+    assert_int_equal(c->n, 3);
+    assert_rec(c, 0, 60, 1, 65536);
+    assert_rec(c, 1, 61, 2, 65536);
+    assert_rec(c, 2, 62, 3, 65536);
+    free(c);
+}
+
 static void test_buffer_limit_counted(void **state)
 {
     struct fix *f = *state;
@@ -980,6 +1010,37 @@ static void test_mirror_queue_rx_and_vnet_hdr(void **state)
     assert_nothing_to_read(fd1);
     close(fd);
     close(fd1);
+}
+
+static void test_mirror_and_dump_many_pieces(void **state)
+{
+    struct fix *f = *state;
+    int fd = chardev_pair(f, "c0");
+    uint8_t frame[300];
+    struct iovec iov[100];
+    char path[128];
+    struct capture *c;
+
+    /* 100 pieces of 3 bytes: more than the mirror's iovec takes at once */
+    tl_fill(frame, sizeof(frame), 5);
+    for (int i = 0; i < 100; i++) {
+        iov[i] = (struct iovec){.iov_base = frame + 3 * i, .iov_len = 3};
+    }
+    add(f, "filter-mirror,id=m0,netdev=a,outdev=c0");
+    add(f, "filter-dump,id=d0,netdev=a,file=%s,maxlen=200",
+        in_dir(f, "p.pcap", path, sizeof(path)));
+    assert_int_equal(netbe_sendv_packet(&f->a->nc, iov, 100), 300);
+    assert_int_equal(netbe_sendv_packet(&f->a->nc, iov, 20), 60);
+    tl_assert_frame(f->b, 0, 300, 5);
+    expect_wire_frame(fd, false, 0, 300, 0, 5);
+    expect_wire_frame(fd, false, 0, 60, 0, 5);
+    del(f, "d0");
+    c = read_pcap(path);
+    assert_int_equal(c->n, 2);
+    assert_rec(c, 0, 300, 5, 200);
+    assert_rec(c, 1, 60, 5, 200);
+    free(c);
+    close(fd);
 }
 
 static void test_mirror_without_connection(void **state)
@@ -1561,10 +1622,12 @@ int main(void)
         T(test_buffer_holds_for_interval),
         T(test_buffer_interval_under_a_ms),
         T(test_buffer_both_ways_released_off_and_deleted),
+        T(test_buffer_releases_down_the_chain),
         T(test_buffer_limit_counted),
         T(test_buffer_netdev_deleted_while_holding),
         T(test_mirror_copies_to_outdev),
         T(test_mirror_queue_rx_and_vnet_hdr),
+        T(test_mirror_and_dump_many_pieces),
         T(test_mirror_without_connection),
         T(test_mirror_peer_that_never_reads),
         T(test_redirector_outdev_not_connected),
