@@ -20,11 +20,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pcap/pcap.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "filters/filters.h"
@@ -168,10 +171,42 @@ fail:
     arm_retry(s);
 }
 
+/*
+ * write() to a FIFO whose reader left raises SIGPIPE, and an embedder that
+ * did not ignore it dies (sockets have MSG_NOSIGNAL, pipes nothing like
+ * it): block it around the write and take back the one the write raised,
+ * so that only EPIPE is left.
+ */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
+{
+    static const struct timespec now = {0, 0};
+    sigset_t pipe_set, old, pending;
+    bool was_pending;
+    ssize_t n;
+    int err;
+
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    /* one the process had already (it blocked it too) is not ours */
+    was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    n = write(fd, buf, len);
+    err = errno;
+    if (n < 0 && err == EPIPE && !was_pending) {
+        while (sigtimedwait(&pipe_set, NULL, &now) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return n;
+}
+
 static void sink_flush(struct netbe_pcap_sink *s)
 {
     while (s->tail > s->head) {
-        ssize_t n = write(s->fd, s->buf + s->head, s->tail - s->head);
+        ssize_t n = s->fifo ? write_nosigpipe(s->fd, s->buf + s->head,
+                                              s->tail - s->head)
+                            : write(s->fd, s->buf + s->head, s->tail - s->head);
 
         if (n < 0 && errno == EINTR) {
             continue;

@@ -154,9 +154,18 @@ static const struct netbe_filter_ops redirector_ops;
 
 /* ---- in ---- */
 
+/*
+ * Whether what indev sends as @sender goes on now: nothing waits for its
+ * peer.  "Below the queue's limits" is not enough: injected frames have
+ * no sent-callback, so one that does not fit is dropped, and a queue a
+ * little under its byte limit drops every frame while it never looks
+ * full.  What one read brings (NETBE_CHARDEV_READ_MAX bytes) fits whole
+ * in an empty queue under the default limits.
+ */
 static bool peer_has_room(struct netbe_client *sender)
 {
-    return !sender || !sender->peer || netbe_peer_queue_has_room(sender);
+    return !sender || !sender->peer || !sender->peer->incoming_queue ||
+           sender->peer->incoming_queue->count == 0;
 }
 
 /* @frame (with @hdr_len bytes of vnet header) on from @sender. */

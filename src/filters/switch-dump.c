@@ -77,21 +77,22 @@ static int sd_create(struct netbe_ctx *ctx, const char *id,
     sd->ctx = ctx;
     sd->obj.id = netbe_strdup(id);
     sd->obj.del = sd_del;
-    if (netbe_pcap_sink_open(
-            &sd->sink, netbe_ctx_loop(ctx), id, netbe_opts_get(opts, "file"),
-            (uint32_t)netbe_opts_get_number(opts, "maxlen", NETBE_PCAP_MAXLEN),
-            errp) < 0) {
-        free(sd->obj.id);
-        free(sd);
-        return -1;
-    }
+    /* the hub first: a failed object_add must not create or empty file= */
     sd->tap = netbe_hub_tap_add(ctx, (int)hub, tap_frame, tap_gone, sd);
     if (!sd->tap) {
         netbe_error_setg(errp,
                          "Parameter 'hubid' expects the id of a hub: "
                          "hub %" PRIu64 " not found",
                          hub);
-        netbe_pcap_sink_close(&sd->sink);
+        free(sd->obj.id);
+        free(sd);
+        return -1;
+    }
+    if (netbe_pcap_sink_open(
+            &sd->sink, netbe_ctx_loop(ctx), id, netbe_opts_get(opts, "file"),
+            (uint32_t)netbe_opts_get_number(opts, "maxlen", NETBE_PCAP_MAXLEN),
+            errp) < 0) {
+        netbe_hub_tap_del(sd->tap);
         free(sd->obj.id);
         free(sd);
         return -1;
