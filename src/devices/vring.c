@@ -229,6 +229,11 @@ int vu_vring_pop(struct vu_vring *vr, const struct vu_mem *mem, bool writable,
     }
     *len = (uint32_t)total;
     vr->last_avail++;
+    if (!vr->event_idx && !vr->no_notify) {
+        /* we are taking chains: no kick until vu_vring_want_kick() */
+        store16(vr->used, VRING_USED_F_NO_NOTIFY);
+        vr->no_notify = true;
+    }
     return VU_RING_OK;
 }
 
@@ -267,10 +272,14 @@ bool vu_vring_publish(struct vu_vring *vr)
 
 bool vu_vring_want_kick(struct vu_vring *vr)
 {
-    if (!vr->event_idx) {
-        return false;
+    if (vr->event_idx) {
+        store16(vr->used + 4 + 8 * (size_t)vr->num, vr->last_avail);
+    } else if (vr->no_notify) {
+        store16(vr->used, 0);
+        vr->no_notify = false;
+    } else {
+        return false; /* kicks are on: one comes */
     }
-    store16(vr->used + 4 + 8 * (size_t)vr->num, vr->last_avail);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     return load16(vr->avail + 2) != vr->last_avail;
 }

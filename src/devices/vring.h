@@ -28,6 +28,7 @@
 #define VRING_DESC_F_WRITE 2u
 #define VRING_DESC_F_INDIRECT 4u
 #define VRING_AVAIL_F_NO_INTERRUPT 1u
+#define VRING_USED_F_NO_NOTIFY 1u
 
 /* A region of guest memory, mapped here. */
 struct vu_region {
@@ -53,6 +54,8 @@ struct vu_vring {
     uint16_t used_idx;   /* the next used entry to publish */
     uint16_t pending;    /* used entries written, not yet published */
     bool event_idx, indirect;
+    /* without EVENT_IDX: we set VRING_USED_F_NO_NOTIFY (no kicks) */
+    bool no_notify;
 };
 
 enum {
@@ -149,8 +152,10 @@ static inline void vu_vring_commit(struct vu_vring *vr, uint16_t n)
 bool vu_vring_publish(struct vu_vring *vr);
 
 /**
- * vu_vring_want_kick() - with EVENT_IDX, ask the guest to kick for the
- * next chain it adds
+ * vu_vring_want_kick() - ask the guest to kick for the next chain it adds
+ * (EVENT_IDX's avail_event, else clearing VRING_USED_F_NO_NOTIFY, which
+ * vu_vring_pop() sets again: either way one kick per wait, not one per
+ * chain the guest adds while we are taking them)
  * Return: whether chains came meanwhile (then take them: no kick comes)
  */
 bool vu_vring_want_kick(struct vu_vring *vr);
