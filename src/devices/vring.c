@@ -270,6 +270,14 @@ bool vu_vring_publish(struct vu_vring *vr)
     return !(load16(vr->avail) & VRING_AVAIL_F_NO_INTERRUPT);
 }
 
+void vu_vring_kicks_on(struct vu_vring *vr)
+{
+    if (!vr->event_idx) {
+        store16(vr->used, 0);
+    }
+    vr->no_notify = false;
+}
+
 bool vu_vring_want_kick(struct vu_vring *vr)
 {
     if (vr->event_idx) {

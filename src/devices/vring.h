@@ -152,6 +152,13 @@ static inline void vu_vring_commit(struct vu_vring *vr, uint16_t n)
 bool vu_vring_publish(struct vu_vring *vr);
 
 /**
+ * vu_vring_kicks_on() - as a ring starts: without EVENT_IDX, clear the
+ * VRING_USED_F_NO_NOTIFY an earlier back-end may have left, so that the
+ * guest kicks until the first chain is taken
+ */
+void vu_vring_kicks_on(struct vu_vring *vr);
+
+/**
  * vu_vring_want_kick() - ask the guest to kick for the next chain it adds
  * (EVENT_IDX's avail_event, else clearing VRING_USED_F_NO_NOTIFY, which
  * vu_vring_pop() sets again: either way one kick per wait, not one per
