@@ -473,6 +473,56 @@ static void test_no_notify(void **state)
     fe_free(fe);
 }
 
+/*
+ * poll-us: after a chain, the TX ring is polled with kicks off, so a
+ * chain offered without a kick still goes; once the ring was idle for
+ * poll-us, kicks are asked for again.
+ */
+static void test_poll_us(void **state)
+{
+    struct netbe_error *err = NULL;
+    struct netbe_opts *o;
+    char spec[256], path[120];
+    uint16_t *avail;
+    struct fe *fe;
+    uint8_t frame[72] = {0};
+
+    snprintf(path, sizeof(path), "%s.poll", F->path);
+    snprintf(spec, sizeof(spec),
+             "vhost-user-net,id=vp,path=%s,hubid=0,poll-us=200000", path);
+    o = netbe_opts_parse(spec, "driver", &err);
+    assert_int_equal(netbe_device_add(F->ctx, o, &err), 0);
+    netbe_opts_free(o);
+    fe = fe_connect_to(path);
+    avail = (uint16_t *)ring(fe, 1, 0x1000);
+    fe_start(fe, FEATURES & ~VU_BIT(VIRTIO_RING_F_EVENT_IDX));
+    memset(frame + 12, 0xff, 6);
+    memcpy(fe->mem + BUF(0), frame, sizeof(frame));
+    put_desc(fe, 1, 0, GPA + BUF(0), sizeof(frame), 0, 0);
+    put_desc(fe, 1, 1, GPA + BUF(0), sizeof(frame), 0, 0);
+    offer(fe, 1, 0);
+    for (int i = 0; i < 200 && F->peer->nframes < 1; i++) {
+        pump(1);
+    }
+    assert_int_equal(F->peer->nframes, 1);
+    /* polled: kicks stay off, and a chain without a kick goes */
+    assert_int_equal(used_flags(fe, 1), VRING_USED_F_NO_NOTIFY);
+    avail[2 + fe->avail_idx[1] % NUM] = 1;
+    __atomic_store_n(&avail[1], ++fe->avail_idx[1], __ATOMIC_RELEASE);
+    for (int i = 0; i < 200 && F->peer->nframes < 2; i++) {
+        pump(1);
+    }
+    assert_int_equal(F->peer->nframes, 2);
+    assert_int_equal(used_idx(fe, 1), 2);
+    /* idle for longer than poll-us: kicks on, and netbe sleeps */
+    for (int i = 0; i < 2000 && used_flags(fe, 1); i++) {
+        pump(1);
+        usleep(1000);
+    }
+    assert_int_equal(used_flags(fe, 1), 0);
+    fe_free(fe);
+}
+
 /* Each hostile ring resets its own device; a good one next to it lives. */
 enum hostile {
     H_OUTSIDE,
@@ -837,6 +887,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_notify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_poll_us, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protocol, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_rings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_rx, setup, teardown),
