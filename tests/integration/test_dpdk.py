@@ -21,6 +21,8 @@ The test's own peer on netbe's side is a python `-netdev stream` client
   is killed with SIGKILL: its NIC goes as well, and a third one works.
   The second one takes frames up to 9014 bytes: netbe merges each over
   several of its 2 KiB RX buffers, and testpmd sends it back as a chain.
+  All of it once waiting for kicks, once with poll-us=500 (netbe polls
+  the rings, kicks off, as DPDK's own vhost port does).
 * netdev mode (one front-end at a time): testpmd in rxonly counts exactly
   the frames the peer sent, then in txonly generates UDP frames of its
   own, all of which the peer must receive; a second testpmd takes over
@@ -36,12 +38,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import threading
 import time
 import uuid
+
+import pytest
 
 import peers
 from test_switch import VM, Monitor
@@ -245,9 +248,10 @@ def nic_names(nb):
                       nb.mon.cmd("info network"))
 
 
-def test_testpmd_macswap_both_ways(netbe_bin, tmp_path):
+@pytest.mark.parametrize("poll", ["", ",poll-us=500"])
+def test_testpmd_macswap_both_ways(netbe_bin, tmp_path, poll):
     nb = Netbe(netbe_bin, tmp_path, [
-        "-device", "vhost-user-net,id=vu,path={vsock},hubid=0",
+        "-device", "vhost-user-net,id=vu,path={vsock},hubid=0" + poll,
         "-netdev", "stream,id=lan,server=on,addr.type=unix,addr.path={lan},"
                    "hubid=0"])
     pmds = []
