@@ -85,8 +85,10 @@ struct vu_conn {
     struct netbe_nic *nic; /* hub mode: ours; netdev mode: the device's */
     struct netbe_nic_conf conf;
     void *kick_watch[2 * MAX_PAIRS];
-    void *timer; /* TX continuation and reset, on the loop */
-    bool broken; /* reset on the timer */
+    void *timer;    /* TX continuation and reset, on the loop */
+    void *prepare;  /* poll-us: arms the timer for the loop's next turn */
+    bool poll_next; /* poll-us: look at the rings on the next turn */
+    bool broken;    /* reset on the timer */
     uint8_t raw[VU_HDR_SIZE + VU_PAYLOAD_MAX];
     size_t have;
     int fds[VU_MAX_FDS];
@@ -155,6 +157,23 @@ static void arm_timer(struct vu_conn *c)
     l->ops->timer_mod(l->opaque, c->timer, netbe_clock_ms(l));
 }
 
+/*
+ * poll-us: the rings are looked at again after the loop waited for
+ * events once (with no wait: the timer is due).  A timer re-armed from
+ * its own callback could run again before the loop looks at any fd
+ * (libuv runs every due timer first), and a polling device would keep
+ * the other clients and the monitor waiting.
+ */
+static void prepare_cb(void *opaque)
+{
+    struct vu_conn *c = opaque;
+
+    if (c->poll_next) {
+        c->poll_next = false;
+        arm_timer(c);
+    }
+}
+
 /* Something is wrong with what the VM did: reset it on the loop. */
 static void conn_fail(struct vu_conn *c, const char *why)
 {
@@ -215,7 +234,7 @@ static bool rx_polling(struct vu_q *q)
         return false;
     }
     q->rx_poll = true;
-    arm_timer(q->conn);
+    q->conn->poll_next = true;
     return true;
 }
 
@@ -431,7 +450,10 @@ static void tx_run(struct vu_q *q)
     if (n && !poll && q->dev->poll_ns) {
         q->tx_busy_ns = now_ns(); /* the budget ran out, or a queue is full */
     }
-    if ((n >= TX_BUDGET || poll) && !c->broken) {
+    if (poll && !c->broken) {
+        q->tx_more = true;
+        c->poll_next = true;
+    } else if (n >= TX_BUDGET && !c->broken) {
         q->tx_more = true;
         arm_timer(c);
     }
@@ -598,6 +620,9 @@ static void conn_free(struct vu_conn *c, bool del_nic)
     }
     netbe_unwatch_fd(l, c->watch);
     l->ops->timer_free(l->opaque, c->timer);
+    if (c->prepare) {
+        l->ops->prepare_free(l->opaque, c->prepare);
+    }
     if (c->fd >= 0) {
         close(c->fd);
     }
@@ -848,6 +873,9 @@ static void conn_new(struct vu_dev *d, int fd)
     c->proto = vu_proto_new(d->pairs, features_offered(d), PROTOCOL_OFFERED,
                             &proto_ops, c);
     c->timer = l->ops->timer_new(l->opaque, timer_cb, c);
+    if (d->poll_ns) {
+        c->prepare = l->ops->prepare_new(l->opaque, prepare_cb, c);
+    }
     LIST_INSERT_HEAD(&d->conns, c, link);
     d->nconns++;
     if (d->hub_mode) {
@@ -1059,6 +1087,17 @@ static int vu_net_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
                          "Parameter 'queues' expects a number from 1 "
                          "to %d",
                          MAX_PAIRS);
+        return -1;
+    }
+    if (poll_us && (!loop->ops->prepare_new || !loop->ops->prepare_free)) {
+        netbe_error_setg(errp, "poll-us needs an event loop with a prepare "
+                               "hook (netbe_loop_ops.prepare_new and "
+                               "prepare_free)");
+        return -1;
+    }
+    if (poll_us > 1000000) {
+        netbe_error_setg(errp, "Parameter 'poll-us' expects a number from 0 "
+                               "to 1000000");
         return -1;
     }
     if (mtu && (mtu < 68 || mtu > 65535)) {

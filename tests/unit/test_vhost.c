@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -514,6 +515,19 @@ static void test_poll_us(void **state)
     }
     assert_int_equal(F->peer->nframes, 2);
     assert_int_equal(used_idx(fe, 1), 2);
+    /* while it polls, the loop still serves the sockets at once */
+    {
+        struct timespec t0, t1;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_true(fe_get_u64(fe, VU_GET_FEATURES) &
+                    VU_BIT(VIRTIO_F_VERSION_1));
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        assert_true((t1.tv_sec - t0.tv_sec) * 1000 +
+                        (t1.tv_nsec - t0.tv_nsec) / 1000000 <
+                    100);
+        assert_int_equal(used_flags(fe, 1), VRING_USED_F_NO_NOTIFY);
+    }
     /* idle for longer than poll-us: kicks on, and netbe sleeps */
     for (int i = 0; i < 2000 && used_flags(fe, 1); i++) {
         pump(1);
