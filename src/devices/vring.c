@@ -122,14 +122,24 @@ uint16_t vu_vring_read_used_idx(const struct vu_vring *vr)
 
 int vu_vring_avail(struct vu_vring *vr)
 {
-    uint16_t idx = load16(vr->avail + 2);
-    uint16_t n = (uint16_t)(idx - vr->last_avail);
+    uint16_t idx, n = (uint16_t)(vr->avail_seen - vr->last_avail);
 
+    /*
+     * Entries behind the index we read last are there (the fence came
+     * after that read): the guest's cache line of the index, which it
+     * writes all the time, is read once per batch, not once per chain.
+     */
+    if (n && n <= vr->num) {
+        return n;
+    }
+    idx = load16(vr->avail + 2);
+    n = (uint16_t)(idx - vr->last_avail);
     if (n > vr->num) {
         return VU_RING_BAD;
     }
     /* the entries behind the index, not older ones */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    vr->avail_seen = idx;
     return n;
 }
 

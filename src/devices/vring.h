@@ -51,6 +51,7 @@ struct vu_vring {
     /* mapped from the addresses; NULL while they do not translate */
     uint8_t *desc, *avail, *used;
     uint16_t last_avail; /* the next avail entry to take */
+    uint16_t avail_seen; /* the guest's avail index as we last read it */
     uint16_t used_idx;   /* the next used entry to publish */
     uint16_t pending;    /* used entries written, not yet published */
     bool event_idx, indirect;
