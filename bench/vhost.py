@@ -55,7 +55,7 @@ generator's port counters (`show port stats all`), again --seconds (5)
 later, and reports frames per second received by port 1 (0→1: through
 the forwarder from S0 to S1) and by port 0 (1→0), in Mpps, with the
 forwarder's CPU (utime+stime from /proc/PID/stat over the interval, as
-a share of one CPU).  Each value is the median of --reps (3) runs, the
+a share of one CPU, and per frame forwarded).  Each value is the median of --reps (3) runs, the
 forwarders alternating (their order rotates every rep), 64 B and 1500 B
 each in a fresh forwarder and generator.  It checks that the frames went
 through the forwarder: after the generator stopped, netbe's `info stats`
@@ -371,6 +371,11 @@ def main():
             return "–"
         return f"{100 * median([r['cpu'] for r in runs[f, s]]):.0f}%"
 
+    def ns(f, s):
+        if (f, s) not in runs:
+            return "–"
+        return f"{median([r['ns'] for r in runs[f, s]]):.0f}"
+
     def busy_col(f, s, c):
         return f"{median([r['busy'][c] for r in runs[f, s]]):.0f}%"
 
@@ -390,8 +395,9 @@ def main():
         "",
         "| frame, direction | netbe poll-us | netbe kicks | DPDK vhost "
         "| netbe/DPDK | netbe kicks/DPDK | CPU netbe | CPU netbe kicks "
-        "| CPU DPDK |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU DPDK | ns/frame netbe | ns/frame netbe kicks "
+        "| ns/frame DPDK |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in sizes:
         for d in DIRS:
@@ -401,7 +407,8 @@ def main():
                 f"| {ratio('netbe', 'dpdk', s, d)} "
                 f"| {ratio('netbe-kicks', 'dpdk', s, d)} "
                 f"| {cpu('netbe', s)} | {cpu('netbe-kicks', s)} "
-                f"| {cpu('dpdk', s)} |")
+                f"| {cpu('dpdk', s)} | {ns('netbe', s)} "
+                f"| {ns('netbe-kicks', s)} | {ns('dpdk', s)} |")
     out += [
         "",
         "Mpps: frames per second the generator's port received through "
@@ -410,7 +417,10 @@ def main():
         f"{args.bursts}×32 frames. netbe poll-us: `poll-us={args.poll_us}` "
         "on both devices; netbe kicks: without. CPU: the forwarder's "
         "utime+stime over the measured interval, as a share of its one "
-        "CPU (DPDK's forwarding thread polls all the time).",
+        "CPU (DPDK's forwarding thread polls all the time). ns/frame: that "
+        "CPU time per frame forwarded (both directions); it is what the "
+        "forwarder costs when it is the limit, and for a polling forwarder "
+        "that waits for the generator it includes the polling.",
         "",
         f"CPU {b.fwd_cpu} (the forwarder's) / CPU {b.gen_cpu} (the "
         "generator's) busy during the runs, median, from /proc/stat (the "
