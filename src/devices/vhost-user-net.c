@@ -158,12 +158,22 @@ static void arm_timer(struct vu_conn *c)
 }
 
 /*
- * poll-us: the rings are looked at again after the loop waited for
- * events once (with no wait: the timer is due).  A timer re-armed from
- * its own callback could run again before the loop looks at any fd
- * (libuv runs every due timer first), and a polling device would keep
- * the other clients and the monitor waiting.
+ * The rings are looked at again (a TX budget that ran out, poll-us)
+ * after the loop waited for events once (with no wait: the timer is
+ * due).  A timer re-armed from its own callback could run again before
+ * the loop looks at any fd (libuv runs every due timer first), and a
+ * busy or polling device would keep the other clients and the monitor
+ * waiting.  Without a prepare hook in the loop, the timer at once.
  */
+static void next_turn(struct vu_conn *c)
+{
+    if (c->prepare) {
+        c->poll_next = true;
+    } else {
+        arm_timer(c);
+    }
+}
+
 static void prepare_cb(void *opaque)
 {
     struct vu_conn *c = opaque;
@@ -234,7 +244,7 @@ static bool rx_polling(struct vu_q *q)
         return false;
     }
     q->rx_poll = true;
-    q->conn->poll_next = true;
+    next_turn(q->conn);
     return true;
 }
 
@@ -366,7 +376,7 @@ static void tx_sent(struct netbe_client *nc, ssize_t ret)
     if (q->conn) {
         /* not from inside the core's delivery: on the loop */
         q->tx_more = true;
-        arm_timer(q->conn);
+        next_turn(q->conn);
     }
 }
 
@@ -450,12 +460,9 @@ static void tx_run(struct vu_q *q)
     if (n && !poll && q->dev->poll_ns) {
         q->tx_busy_ns = now_ns(); /* the budget ran out, or a queue is full */
     }
-    if (poll && !c->broken) {
+    if ((n >= TX_BUDGET || poll) && !c->broken) {
         q->tx_more = true;
-        c->poll_next = true;
-    } else if (n >= TX_BUDGET && !c->broken) {
-        q->tx_more = true;
-        arm_timer(c);
+        next_turn(c); /* others get their turn first */
     }
 }
 
@@ -873,7 +880,7 @@ static void conn_new(struct vu_dev *d, int fd)
     c->proto = vu_proto_new(d->pairs, features_offered(d), PROTOCOL_OFFERED,
                             &proto_ops, c);
     c->timer = l->ops->timer_new(l->opaque, timer_cb, c);
-    if (d->poll_ns) {
+    if (l->ops->prepare_new && l->ops->prepare_free) {
         c->prepare = l->ops->prepare_new(l->opaque, prepare_cb, c);
     }
     LIST_INSERT_HEAD(&d->conns, c, link);
