@@ -68,7 +68,8 @@ It prints the date, the machine and a markdown table, and writes them to
 bench/results-vhost.md (--no-write: do not).  Options: --reps N (3),
 --seconds S (5), --warmup S (2), --quick (1 rep of 2 s), --build-dir DIR,
 --only NAME[,NAME] (netbe, netbe-kicks, dpdk), --sizes 64,1500,
---poll-us N (1000), --bursts N (16).
+--poll-us N (1000), --bursts N (16), --wait-quiet S (before each run,
+wait up to S seconds for every CPU to be idle: for a shared machine).
 """
 
 import argparse
@@ -303,6 +304,21 @@ class Bench:
             r.close()
 
 
+def wait_quiet(limit):
+    """Before a run, up to @limit seconds for every CPU to be idle (under
+    20% busy over a second): on a shared machine, other work that comes
+    and goes would decide which forwarder wins.  Returns the seconds
+    waited, or None when the machine never went quiet."""
+    start = time.monotonic()
+    while True:
+        t0 = cpu_times()
+        time.sleep(1)
+        if max(busy(t0, cpu_times()).values()) < 20:
+            return time.monotonic() - start
+        if time.monotonic() - start > limit:
+            return None
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
@@ -320,6 +336,7 @@ def main():
     ap.add_argument("--sizes", default="64,1500")
     ap.add_argument("--poll-us", type=int, default=1000)
     ap.add_argument("--bursts", type=int, default=16)
+    ap.add_argument("--wait-quiet", type=float, default=0)
     args = ap.parse_args()
     if args.quick:
         args.reps, args.seconds, args.warmup = 1, 2, 1
@@ -343,6 +360,10 @@ def main():
         order = fwds[rep % len(fwds):] + fwds[:rep % len(fwds)]
         for s in sizes:
             for f in order:
+                if args.wait_quiet:
+                    w = wait_quiet(args.wait_quiet)
+                    log(f"waited {w:.0f} s for idle CPUs" if w is not None
+                        else "the CPUs did not go idle: running anyway")
                 x = b.run(f, s)
                 runs[f, s].append(x)
                 log(f"rep {rep + 1} {LABEL[f]} {s} B: "
