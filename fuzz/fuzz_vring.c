@@ -72,6 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vr.indirect = data[1] & 2;
     memcpy(&start, data + 2, 2);
     vr.last_avail = start;
+    vr.avail_seen = start; /* as a ring start does */
     /* the rings where a guest would put them: desc, avail, used */
     vr.desc_uva = UVA;
     vr.avail_uva = UVA + 16 * vr.num;

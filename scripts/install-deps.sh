@@ -16,12 +16,16 @@ build_pkgs=(gcc pkg-config meson ninja-build libuv1-dev libjson-c-dev
 # passt is what -netdev passt starts (test_passt.py).
 # iperf3 drives TCP through taps in bench/tap.py (tap -> switch -> tap).
 # tshark reads the pcap files and FIFOs of the filter tests.
+# dpdk-dev, not dpdk, ships /usr/bin/dpdk-testpmd (Debian 12's dpdk is
+# only dpdk-devbind.py and friends): DPDK's virtio_user port is the
+# second vhost-user front-end of test_dpdk.py, and its vhost port the
+# forwarder netbe is measured against in bench/vhost.py.
 # clang and libclang-rt-14-dev (libclang_rt.fuzzer-x86_64.a, which a
 # --no-install-recommends clang lacks) build the libFuzzer targets.
 test_pkgs=(libcmocka-dev python3 python3-pytest qemu-system-x86 iproute2
            busybox-static procps kmod linux-image-cloud-amd64
            clang libclang-rt-14-dev iputils-ping ethtool g++ iperf3
-           passt tshark)
+           passt tshark dpdk-dev)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then

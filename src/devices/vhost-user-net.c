@@ -3,7 +3,7 @@
  * vhost-user back-end of a VM's virtio-net NIC (issue 10).
  *
  *   -device vhost-user-net,id=ID,path=PATH,(netdev=ID|hubid=N)[,queues=N]
- *           [,mac=MAC][,mtu=N][,max-connections=N]
+ *           [,mac=MAC][,mtu=N][,max-connections=N][,poll-us=N]
  *
  * netbe listens on PATH.  With netdev= the NIC "ID" is peered with that
  * netdev and serves one VM at a time: a second front-end may connect
@@ -22,7 +22,10 @@
  * back; frames for the VM are copied once into its RX buffers and the
  * used index published at the end of the batch (flush), with one call
  * eventfd write when the guest asked for it (EVENT_IDX).  Nothing is
- * allocated per frame.
+ * allocated per frame.  With poll-us=N a ring that went idle is looked
+ * at again on every turn of the loop for N microseconds, kicks still
+ * off, so that a front-end that polls itself (DPDK) makes no system
+ * call per burst either.
  *
  * The front-end and its guest are untrusted: vu_proto.c checks every
  * message and vring.c every ring access; whatever fails resets that one
@@ -42,6 +45,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "devices/guard.h"
@@ -71,8 +75,11 @@ struct vu_q {
     struct vu_dev *dev;
     struct vu_conn *conn; /* NULL while no VM drives it */
     unsigned pair;
-    bool tx_blocked; /* a frame waits in a queue: wait for its callback */
-    bool tx_more;    /* the budget ran out or a callback came: run again */
+    bool tx_blocked;     /* a frame waits in a queue: wait for its callback */
+    bool tx_more;        /* the budget ran out or a callback came: run again */
+    uint64_t tx_busy_ns; /* when the TX ring last gave chains (poll-us) */
+    uint64_t rx_wait_ns; /* since when a frame waits for an RX buffer */
+    bool rx_poll;        /* it does: look again on the timer, not a kick */
 };
 
 struct vu_conn {
@@ -84,6 +91,8 @@ struct vu_conn {
     struct netbe_nic_conf conf;
     void *kick_watch[2 * MAX_PAIRS];
     void *timer;              /* TX continuation and reset, on the loop */
+    void *prepare;            /* arms the timer for the loop's next turn */
+    bool poll_next;           /* look at the rings on the next turn */
     bool broken;              /* reset on the timer */
     uint64_t log_beyond;      /* proto->log.beyond we warned of */
     unsigned long guard_seen; /* vu_guard_hits() when we last looked */
@@ -102,6 +111,7 @@ struct vu_dev {
     int hub_id;
     unsigned pairs, max_conns, nconns, next_index;
     uint16_t mtu;
+    uint64_t poll_ns; /* poll-us: poll idle rings this long, no kicks */
     uint8_t mac[6];
     bool has_mac;
     int lfd;
@@ -153,6 +163,33 @@ static void arm_timer(struct vu_conn *c)
     struct netbe_loop *l = c->dev->loop;
 
     l->ops->timer_mod(l->opaque, c->timer, netbe_clock_ms(l));
+}
+
+/*
+ * The rings are looked at again (a TX budget that ran out, poll-us)
+ * after the loop waited for events once (with no wait: the timer is
+ * due).  A timer re-armed from its own callback could run again before
+ * the loop looks at any fd (libuv runs every due timer first), and a
+ * busy or polling device would keep the other clients and the monitor
+ * waiting.  Without a prepare hook in the loop, the timer at once.
+ */
+static void next_turn(struct vu_conn *c)
+{
+    if (c->prepare) {
+        c->poll_next = true;
+    } else {
+        arm_timer(c);
+    }
+}
+
+static void prepare_cb(void *opaque)
+{
+    struct vu_conn *c = opaque;
+
+    if (c->poll_next) {
+        c->poll_next = false;
+        arm_timer(c);
+    }
 }
 
 /* Something is wrong with what the VM did: reset it on the loop. */
@@ -222,7 +259,40 @@ static void check_log(struct vu_conn *c)
     }
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* ---- RX: frames to the guest ---- */
+
+/*
+ * poll-us: a frame that finds no RX buffer waits, and the ring is looked
+ * at again on the loop's next turn for up to poll-us, before netbe asks
+ * for a kick: a front-end that refills all the time then makes no
+ * system call per refill.
+ */
+static bool rx_polling(struct vu_q *q)
+{
+    uint64_t now;
+
+    if (!q->dev->poll_ns) {
+        return false;
+    }
+    now = now_ns();
+    if (!q->rx_wait_ns) {
+        q->rx_wait_ns = now;
+    }
+    if (now - q->rx_wait_ns >= q->dev->poll_ns) {
+        return false;
+    }
+    q->rx_poll = true;
+    next_turn(q->conn);
+    return true;
+}
 
 /* Copy bytes [@off, @off + @len) of @src into the buffers @dst. */
 static void copy_iov(const struct iovec *dst, int dcnt, const struct iovec *src,
@@ -282,6 +352,9 @@ static ssize_t q_receive_iov(struct netbe_client *nc, const struct iovec *iov,
         }
         if (r == VU_RING_EMPTY) {
             vu_vring_unpop(vr, nbufs);
+            if (rx_polling(q)) {
+                return 0; /* queued: the timer flushes it */
+            }
             /* buffers may have come while we asked for a kick */
             if (vu_vring_want_kick(vr)) {
                 nbufs = 0;
@@ -322,6 +395,7 @@ static ssize_t q_receive_iov(struct netbe_client *nc, const struct iovec *iov,
                            sizeof(nb));
     }
     vu_vring_commit(vr, nbufs);
+    q->rx_wait_ns = 0;
     return (ssize_t)total;
 }
 
@@ -372,8 +446,28 @@ static void tx_sent(struct netbe_client *nc, ssize_t ret)
                 o->tx_more = true;
             }
         }
-        arm_timer(q->conn);
+        next_turn(q->conn);
     }
+}
+
+/*
+ * poll-us: a TX ring that gave chains within the last poll-us is looked
+ * at again on the loop's next turn, with kicks still off, instead of
+ * waiting for a kick.  A front-end that sends all the time (DPDK's
+ * virtio PMD) then makes no system call per burst, for netbe's CPU.
+ */
+static bool tx_polling(struct vu_q *q, int n)
+{
+    uint64_t now;
+
+    if (!q->dev->poll_ns) {
+        return false;
+    }
+    now = now_ns();
+    if (n) {
+        q->tx_busy_ns = now;
+    }
+    return now - q->tx_busy_ns < q->dev->poll_ns;
 }
 
 static void tx_run(struct vu_q *q)
@@ -384,7 +478,7 @@ static void tx_run(struct vu_q *q)
     struct iovec iov[VU_VRING_MAX_IOV];
     struct vu_vring *vr;
     struct vu_q *s;
-    bool notify;
+    bool notify, poll = false;
     int n = 0;
 
     q->tx_more = false;
@@ -405,6 +499,10 @@ static void tx_run(struct vu_q *q)
             break;
         }
         if (r == VU_RING_EMPTY) {
+            if (tx_polling(q, n)) {
+                poll = true;
+                break;
+            }
             if (vu_vring_want_kick(vr)) {
                 continue;
             }
@@ -431,9 +529,12 @@ static void tx_run(struct vu_q *q)
         signal_guest(c, idx);
     }
     check_log(c);
-    if (n >= TX_BUDGET && !c->broken) {
+    if (n && !poll && q->dev->poll_ns) {
+        q->tx_busy_ns = now_ns(); /* the budget ran out, or a queue is full */
+    }
+    if ((n >= TX_BUDGET || poll) && !c->broken) {
         q->tx_more = true;
-        arm_timer(c);
+        next_turn(c); /* others get their turn first */
     }
 }
 
@@ -646,6 +747,9 @@ static void conn_free(struct vu_conn *c, bool del_nic)
     }
     netbe_unwatch_fd(l, c->watch);
     l->ops->timer_free(l->opaque, c->timer);
+    if (c->prepare) {
+        l->ops->prepare_free(l->opaque, c->prepare);
+    }
     if (c->fd >= 0) {
         close(c->fd);
     }
@@ -669,6 +773,8 @@ static void conn_free(struct vu_conn *c, bool del_nic)
             }
             q->conn = next;
             q->tx_blocked = false;
+            q->rx_poll = false;
+            q->rx_wait_ns = 0;
             if (d->hub_mode && i == 0) {
                 netbe_switch_port_leave(&q->nc);
             } else if (!next) {
@@ -709,6 +815,10 @@ static void timer_cb(void *opaque)
     for (unsigned i = 0; i < c->dev->pairs; i++) {
         struct vu_q *q = q_of(c->nic, i);
 
+        if (q->rx_poll) {
+            q->rx_poll = false;
+            netbe_flush_queued(&q->nc);
+        }
         if (q->tx_more) {
             tx_run(q);
         }
@@ -910,6 +1020,9 @@ static void conn_new(struct vu_dev *d, int fd)
     c->proto = vu_proto_new(d->pairs, features_offered(d), PROTOCOL_OFFERED,
                             &proto_ops, c);
     c->timer = l->ops->timer_new(l->opaque, timer_cb, c);
+    if (l->ops->prepare_new && l->ops->prepare_free) {
+        c->prepare = l->ops->prepare_new(l->opaque, prepare_cb, c);
+    }
     LIST_INSERT_HEAD(&d->conns, c, link);
     d->nconns++;
     if (d->hub_mode) {
@@ -1104,6 +1217,7 @@ static int vu_net_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
     const char *mac = netbe_opts_get(opts, "mac");
     uint64_t queues = netbe_opts_get_number(opts, "queues", 1);
     uint64_t mtu = netbe_opts_get_number(opts, "mtu", 0);
+    uint64_t poll_us = netbe_opts_get_number(opts, "poll-us", 0);
     struct netbe_client *peers[MAX_PAIRS] = {0};
     struct vu_dev *d;
     int n = 0;
@@ -1126,6 +1240,17 @@ static int vu_net_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
                          "Parameter 'queues' expects a number from 1 "
                          "to %d",
                          MAX_PAIRS);
+        return -1;
+    }
+    if (poll_us && (!loop->ops->prepare_new || !loop->ops->prepare_free)) {
+        netbe_error_setg(errp, "poll-us needs an event loop with a prepare "
+                               "hook (netbe_loop_ops.prepare_new and "
+                               "prepare_free)");
+        return -1;
+    }
+    if (poll_us > 1000000) {
+        netbe_error_setg(errp, "Parameter 'poll-us' expects a number from 0 "
+                               "to 1000000");
         return -1;
     }
     if (mtu && (mtu < 68 || mtu > 65535)) {
@@ -1179,6 +1304,7 @@ static int vu_net_init(struct netbe_ctx *ctx, const struct netbe_opts *opts,
     d->path = netbe_strdup(path);
     d->pairs = (unsigned)queues;
     d->mtu = (uint16_t)mtu;
+    d->poll_ns = poll_us * 1000;
     d->lfd = -1;
     LIST_INIT(&d->conns);
     if (mac && netbe_mac_parse(d->mac, mac) < 0) {
@@ -1276,6 +1402,10 @@ static const struct netbe_opt_desc vu_net_opts[] = {
      "the NIC's MAC address, for info network (the VM sets its own)", NULL},
     {"mtu", NETBE_OPT_UINT32, false,
      "offer VIRTIO_NET_F_MTU with this MTU (68 to 65535)", NULL},
+    {"poll-us", NETBE_OPT_UINT32, false,
+     "poll a ring that went idle (TX) or full (RX) on every loop turn "
+     "for this many microseconds before asking for a kick (0: ask at once)",
+     "0"},
     {0},
 };
 

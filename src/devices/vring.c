@@ -170,14 +170,24 @@ uint16_t vu_vring_read_used_idx(const struct vu_vring *vr)
 
 int vu_vring_avail(struct vu_vring *vr)
 {
-    uint16_t idx = load16(vr->avail + 2);
-    uint16_t n = (uint16_t)(idx - vr->last_avail);
+    uint16_t idx, n = (uint16_t)(vr->avail_seen - vr->last_avail);
 
+    /*
+     * Entries behind the index we read last are there (the fence came
+     * after that read): the guest's cache line of the index, which it
+     * writes all the time, is read once per batch, not once per chain.
+     */
+    if (n && n <= vr->num) {
+        return n;
+    }
+    idx = load16(vr->avail + 2);
+    n = (uint16_t)(idx - vr->last_avail);
     if (n > vr->num) {
         return VU_RING_BAD;
     }
     /* the entries behind the index, not older ones */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    vr->avail_seen = idx;
     return n;
 }
 
@@ -277,6 +287,12 @@ int vu_vring_pop(struct vu_vring *vr, const struct vu_mem *mem, bool writable,
     }
     *len = (uint32_t)total;
     vr->last_avail++;
+    if (!vr->event_idx && !vr->no_notify) {
+        /* we are taking chains: no kick until vu_vring_want_kick() */
+        store16(vr->used, VRING_USED_F_NO_NOTIFY);
+        log_used(vr, 0, 2);
+        vr->no_notify = true;
+    }
     return VU_RING_OK;
 }
 
@@ -315,13 +331,27 @@ bool vu_vring_publish(struct vu_vring *vr)
     return !(load16(vr->avail) & VRING_AVAIL_F_NO_INTERRUPT);
 }
 
-bool vu_vring_want_kick(struct vu_vring *vr)
+void vu_vring_kicks_on(struct vu_vring *vr)
 {
     if (!vr->event_idx) {
-        return false;
+        store16(vr->used, 0);
+        log_used(vr, 0, 2);
     }
-    store16(vr->used + 4 + 8 * (size_t)vr->num, vr->last_avail);
-    log_used(vr, 4 + 8 * (uint64_t)vr->num, 2);
+    vr->no_notify = false;
+}
+
+bool vu_vring_want_kick(struct vu_vring *vr)
+{
+    if (vr->event_idx) {
+        store16(vr->used + 4 + 8 * (size_t)vr->num, vr->last_avail);
+        log_used(vr, 4 + 8 * (uint64_t)vr->num, 2);
+    } else if (vr->no_notify) {
+        store16(vr->used, 0);
+        log_used(vr, 0, 2);
+        vr->no_notify = false;
+    } else {
+        return false; /* kicks are on: one comes */
+    }
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     return load16(vr->avail + 2) != vr->last_avail;
 }

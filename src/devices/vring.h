@@ -28,6 +28,7 @@
 #define VRING_DESC_F_WRITE 2u
 #define VRING_DESC_F_INDIRECT 4u
 #define VRING_AVAIL_F_NO_INTERRUPT 1u
+#define VRING_USED_F_NO_NOTIFY 1u
 
 /* A region of guest memory, mapped here. */
 struct vu_region {
@@ -69,9 +70,12 @@ struct vu_vring {
     /* mapped from the addresses; NULL while they do not translate */
     uint8_t *desc, *avail, *used;
     uint16_t last_avail; /* the next avail entry to take */
+    uint16_t avail_seen; /* the guest's avail index as we last read it */
     uint16_t used_idx;   /* the next used entry to publish */
     uint16_t pending;    /* used entries written, not yet published */
     bool event_idx, indirect;
+    /* without EVENT_IDX: we set VRING_USED_F_NO_NOTIFY (no kicks) */
+    bool no_notify;
     /* VHOST_VRING_F_LOG: log writes to the used ring at guest-physical
      * log_gpa (SET_VRING_ADDR's log_guest_addr) into *log */
     bool log_used;
@@ -192,8 +196,17 @@ static inline void vu_vring_commit(struct vu_vring *vr, uint16_t n)
 bool vu_vring_publish(struct vu_vring *vr);
 
 /**
- * vu_vring_want_kick() - with EVENT_IDX, ask the guest to kick for the
- * next chain it adds
+ * vu_vring_kicks_on() - as a ring starts: without EVENT_IDX, clear the
+ * VRING_USED_F_NO_NOTIFY an earlier back-end may have left, so that the
+ * guest kicks until the first chain is taken
+ */
+void vu_vring_kicks_on(struct vu_vring *vr);
+
+/**
+ * vu_vring_want_kick() - ask the guest to kick for the next chain it adds
+ * (EVENT_IDX's avail_event, else clearing VRING_USED_F_NO_NOTIFY, which
+ * vu_vring_pop() sets again: either way one kick per wait, not one per
+ * chain the guest adds while we are taking them)
  * Return: whether chains came meanwhile (then take them: no kick comes)
  */
 bool vu_vring_want_kick(struct vu_vring *vr);

@@ -486,8 +486,10 @@ static int set_ring_fd(struct vu_proto *p, struct vu_msg *m, const char **why)
     /* where the used ring stands: after a restart, not at 0 */
     r->vr.used_idx = vu_vring_read_used_idx(&r->vr);
     r->vr.pending = 0;
+    r->vr.avail_seen = r->vr.last_avail;
     r->vr.event_idx = p->features & VU_BIT(VIRTIO_RING_F_EVENT_IDX);
     r->vr.indirect = p->features & VU_BIT(VIRTIO_RING_F_INDIRECT_DESC);
+    vu_vring_kicks_on(&r->vr);
     r->started = true;
     if (!(p->features & VU_BIT(VU_F_PROTOCOL_FEATURES))) {
         r->enabled = true;

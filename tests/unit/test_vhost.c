@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -442,6 +443,136 @@ static void test_rx(void **state)
     assert_int_equal(len, 32);
     memcpy(&nb, fe->mem + BUF(2) + 10, 2);
     assert_int_equal(nb, 2);
+    fe_free(fe);
+}
+
+static uint16_t used_flags(struct fe *fe, int q)
+{
+    return __atomic_load_n((uint16_t *)ring(fe, q, 0x2000), __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Without EVENT_IDX (DPDK's virtio PMD) kicks are suppressed with
+ * VRING_USED_F_NO_NOTIFY while netbe takes chains, and asked for again
+ * whenever it waits for one: a flag left set while it waits would stall
+ * the ring for good.
+ */
+static void test_no_notify(void **state)
+{
+    struct fe *fe = fe_connect();
+    uint8_t frame[60];
+    uint16_t *avail = (uint16_t *)ring(fe, 0, 0x1000);
+
+    /* as an earlier back-end may have left it */
+    *(uint16_t *)ring(fe, 1, 0x2000) = VRING_USED_F_NO_NOTIFY;
+    fe_start(fe, FEATURES & ~VU_BIT(VIRTIO_RING_F_EVENT_IDX));
+    /* the TX ring was looked at when it started, and waits for a kick */
+    assert_int_equal(used_flags(fe, 1), 0);
+    memset(frame, 0xff, 6);
+    memset(frame + 6, 0x52, 54);
+    memcpy(fe->mem + BUF(0), (uint8_t[12]){0}, 12);
+    memcpy(fe->mem + BUF(0) + 12, frame, sizeof(frame));
+    put_desc(fe, 1, 0, GPA + BUF(0), 72, 0, 0);
+    offer(fe, 1, 0);
+    for (int i = 0; i < 200 && F->peer->nframes < 1; i++) {
+        pump(1);
+    }
+    assert_int_equal(F->peer->nframes, 1);
+    assert_int_equal(used_idx(fe, 1), 1);
+    /* drained: kicks are on again */
+    assert_int_equal(used_flags(fe, 1), 0);
+
+    /* RX: the first buffer taken turns kicks off, before any wait */
+    put_desc(fe, 0, 0, GPA + BUF(1), 2048, VRING_DESC_F_WRITE, 0);
+    offer(fe, 0, 0);
+    pump(5);
+    assert_true(netbe_send_packet(&F->peer->nc, frame, sizeof(frame)) > 0);
+    pump(5);
+    assert_int_equal(used_idx(fe, 0), 1);
+    assert_int_equal(used_flags(fe, 0), VRING_USED_F_NO_NOTIFY);
+    /* a frame with no buffer waits, with kicks on */
+    assert_true(netbe_send_packet(&F->peer->nc, frame, sizeof(frame)) > 0);
+    pump(5);
+    assert_int_equal(used_flags(fe, 0), 0);
+    put_desc(fe, 0, 1, GPA + BUF(2), 2048, VRING_DESC_F_WRITE, 0);
+    offer(fe, 0, 1);
+    for (int i = 0; i < 100 && used_idx(fe, 0) != 2; i++) {
+        pump(1);
+    }
+    assert_int_equal(used_idx(fe, 0), 2);
+    /* it took a buffer and waits for nothing: no kicks wanted */
+    assert_int_equal(used_flags(fe, 0), VRING_USED_F_NO_NOTIFY);
+    /* a buffer offered without a kick, as the flag allows, is used */
+    put_desc(fe, 0, 2, GPA + BUF(3), 2048, VRING_DESC_F_WRITE, 0);
+    avail[2 + fe->avail_idx[0] % NUM] = 2;
+    __atomic_store_n(&avail[1], ++fe->avail_idx[0], __ATOMIC_RELEASE);
+    assert_true(netbe_send_packet(&F->peer->nc, frame, sizeof(frame)) > 0);
+    pump(5);
+    assert_int_equal(used_idx(fe, 0), 3);
+    assert_memory_equal(fe->mem + BUF(3) + 12, frame, sizeof(frame));
+    fe_free(fe);
+}
+
+/*
+ * poll-us: after a chain, the TX ring is polled with kicks off, so a
+ * chain offered without a kick still goes; once the ring was idle for
+ * poll-us, kicks are asked for again.
+ */
+static void test_poll_us(void **state)
+{
+    struct netbe_error *err = NULL;
+    struct netbe_opts *o;
+    char spec[256], path[120];
+    uint16_t *avail;
+    struct fe *fe;
+    uint8_t frame[72] = {0};
+
+    snprintf(path, sizeof(path), "%s.poll", F->path);
+    snprintf(spec, sizeof(spec),
+             "vhost-user-net,id=vp,path=%s,hubid=0,poll-us=200000", path);
+    o = netbe_opts_parse(spec, "driver", &err);
+    assert_int_equal(netbe_device_add(F->ctx, o, &err), 0);
+    netbe_opts_free(o);
+    fe = fe_connect_to(path);
+    avail = (uint16_t *)ring(fe, 1, 0x1000);
+    fe_start(fe, FEATURES & ~VU_BIT(VIRTIO_RING_F_EVENT_IDX));
+    memset(frame + 12, 0xff, 6);
+    memcpy(fe->mem + BUF(0), frame, sizeof(frame));
+    put_desc(fe, 1, 0, GPA + BUF(0), sizeof(frame), 0, 0);
+    put_desc(fe, 1, 1, GPA + BUF(0), sizeof(frame), 0, 0);
+    offer(fe, 1, 0);
+    for (int i = 0; i < 200 && F->peer->nframes < 1; i++) {
+        pump(1);
+    }
+    assert_int_equal(F->peer->nframes, 1);
+    /* polled: kicks stay off, and a chain without a kick goes */
+    assert_int_equal(used_flags(fe, 1), VRING_USED_F_NO_NOTIFY);
+    avail[2 + fe->avail_idx[1] % NUM] = 1;
+    __atomic_store_n(&avail[1], ++fe->avail_idx[1], __ATOMIC_RELEASE);
+    for (int i = 0; i < 200 && F->peer->nframes < 2; i++) {
+        pump(1);
+    }
+    assert_int_equal(F->peer->nframes, 2);
+    assert_int_equal(used_idx(fe, 1), 2);
+    /* while it polls, the loop still serves the sockets at once */
+    {
+        struct timespec t0, t1;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_true(fe_get_u64(fe, VU_GET_FEATURES) &
+                    VU_BIT(VIRTIO_F_VERSION_1));
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        assert_true((t1.tv_sec - t0.tv_sec) * 1000 +
+                        (t1.tv_nsec - t0.tv_nsec) / 1000000 <
+                    100);
+        assert_int_equal(used_flags(fe, 1), VRING_USED_F_NO_NOTIFY);
+    }
+    /* idle for longer than poll-us: kicks on, and netbe sleeps */
+    for (int i = 0; i < 2000 && used_flags(fe, 1); i++) {
+        pump(1);
+        usleep(1000);
+    }
+    assert_int_equal(used_flags(fe, 1), 0);
     fe_free(fe);
 }
 
@@ -1129,6 +1260,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_notify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_poll_us, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protocol, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_rings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_rx, setup, teardown),
