@@ -80,98 +80,32 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import REPO, build, cpu_seconds, log, machine, median, stop  # noqa
 from tap import Monitor, busy, cpu_times, on_sigterm  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+from testpmd import TESTPMD, Testpmd  # noqa: E402
 
-TESTPMD = "/usr/bin/dpdk-testpmd"
 FWDS = ("netbe", "netbe-kicks", "dpdk")
 LABEL = {"netbe": "netbe", "netbe-kicks": "netbe kicks", "dpdk": "DPDK"}
 DIRS = ("0→1", "1→0")
-PROMPT = "testpmd> "
 # both ends: no hugepages, and fewer mbufs than testpmd's default (which
 # does not fit in -m 256 without them)
 EAL = ["--no-huge", "-m", "256", "--no-pci"]
-PMD = ["-i", "--total-num-mbufs=8192", "--forward-mode=io"]
+PMD = ["--total-num-mbufs=8192", "--forward-mode=io"]
 
 
-class Pmd:
-    """dpdk-testpmd in interactive mode: cmd() types a line and returns
-    what it printed before the next prompt (stdbuf: unbuffered stdout)."""
+class Pmd(Testpmd):
+    """dpdk-testpmd (tests/integration/testpmd.py's driver) named @name,
+    with EAL options @eal and testpmd's @pmd, pinned to @cpu."""
 
     def __init__(self, name, eal, pmd, cpu):
-        self.prefix = f"nbbench-{name}-{uuid.uuid4().hex[:6]}"
-        argv = (["stdbuf", "-o0", "-e0", TESTPMD] + EAL +
-                [f"--file-prefix={self.prefix}",
-                 f"--lcores=0@{cpu},1@{cpu}"] + eal + ["--"] + PMD + pmd)
-        self.out = ""
-        self.cond = threading.Condition()
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
-        self.pid = self.proc.pid
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self._until_prompt(0, 60)
-
-    def _read(self):
-        while True:
-            chunk = self.proc.stdout.read1(65536)
-            if not chunk:
-                break
-            with self.cond:
-                self.out += chunk.decode(errors="replace")
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
-
-    def _until_prompt(self, start, timeout):
-        end = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                at = self.out.find(PROMPT, start)
-                if at >= 0:
-                    return self.out[start:at]
-                if time.monotonic() > end or (self.proc.poll() is not None
-                                              and not self.reader.is_alive()):
-                    raise RuntimeError(f"testpmd {self.prefix}: no prompt:\n"
-                                       + self.out[-3000:])
-                self.cond.wait(0.2)
-
-    def cmd(self, line, timeout=30):
-        with self.cond:
-            mark = len(self.out)
-        self.proc.stdin.write(line.encode() + b"\n")
-        self.proc.stdin.flush()
-        return self._until_prompt(mark, timeout)
-
-    def stats(self):
-        """{port: {RX-packets, RX-bytes, TX-packets, TX-bytes}}"""
-        out = {}
-        for part in self.cmd("show port stats all").split(
-                "NIC statistics for port ")[1:]:
-            port = int(part.split()[0])
-            w = part.replace(":", " ").split()
-            out[port] = {k: int(w[w.index(k) + 1]) for k in
-                         ("RX-packets", "RX-bytes", "TX-packets", "TX-bytes")}
-        return out
-
-    def close(self):
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.write(b"quit\n")
-                self.proc.stdin.flush()
-                self.proc.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        stop(self.proc)
-        self.reader.join(5)
-        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
+        super().__init__(f"nbbench-{name}-{uuid.uuid4().hex[:6]}",
+                         EAL + [f"--lcores=0@{cpu},1@{cpu}"] + eal,
+                         PMD + pmd, cpu=cpu, timeout=30)
 
 
 class Run:

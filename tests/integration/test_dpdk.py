@@ -34,123 +34,38 @@ memory in memfds, which virtio_user shares with the back-end) and a
 missing dpdk-testpmd is a failure, not a skip: Debian's `dpdk-dev` ships
 it (scripts/install-deps.sh --test installs it).
 """
-import os
 import re
-import shutil
-import signal
 import struct
 import subprocess
-import threading
 import time
 import uuid
 
 import pytest
 
 import peers
+import testpmd
 from test_switch import VM, Monitor
 
-TESTPMD = "/usr/bin/dpdk-testpmd"
-PROMPT = "testpmd> "
 PEER_MAC = bytes.fromhex("525400dd0001")
 PMD_MAC = "02:00:00:dd:00:02"
 PMD_MAC_B = bytes.fromhex(PMD_MAC.replace(":", ""))
 ETHERTYPE = b"\x88\xb5"  # local experimental
 
 
-def find_testpmd():
-    if not os.access(TESTPMD, os.X_OK):
-        raise RuntimeError(f"{TESTPMD} not found: apt-get install dpdk-dev "
-                           "(scripts/install-deps.sh --test does)")
-    return TESTPMD
-
-
-class Pmd:
-    """dpdk-testpmd in interactive mode on one net_virtio_user port.
-
-    Its stdout is a pipe, so stdio would buffer what it prints until exit:
-    stdbuf makes it unbuffered, and a reader thread collects it.  cmd()
-    types a line and returns what came before the next prompt."""
+class Pmd(testpmd.Testpmd):
+    """testpmd on one net_virtio_user port at @sock, forwarding @fwd."""
 
     def __init__(self, sock, log, fwd="macswap", extra=()):
-        self.prefix = "netbe-test-" + uuid.uuid4().hex[:8]
-        argv = ["stdbuf", "-o0", "-e0", find_testpmd(),
-                "--no-huge", "-m", "256", "--no-pci",
-                f"--file-prefix={self.prefix}",
-                f"--vdev=net_virtio_user0,path={sock},queues=1,"
-                f"mac={PMD_MAC}",
-                "--", "-i", "--total-num-mbufs=4096", "--port-topology=loop",
-                f"--forward-mode={fwd}"] + list(extra)
-        self.log = log
-        self.out = ""
-        self.cond = threading.Condition()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self._until_prompt(0, 60)
-
-    def _read(self):
-        while True:
-            chunk = self.proc.stdout.read1(65536)
-            if not chunk:
-                break
-            text = chunk.decode(errors="replace")
-            self.log.write(text)
-            self.log.flush()
-            with self.cond:
-                self.out += text
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
-
-    def _until_prompt(self, start, timeout):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                at = self.out.find(PROMPT, start)
-                if at >= 0:
-                    return self.out[start:at]
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.proc.poll() is not None and
-                                 not self.reader.is_alive()):
-                    raise AssertionError("no testpmd prompt: " +
-                                         self.out[-3000:])
-                self.cond.wait(min(left, 0.2))
-
-    def cmd(self, line, timeout=15):
-        with self.cond:
-            mark = len(self.out)
-        self.proc.stdin.write(line.encode() + b"\n")
-        self.proc.stdin.flush()
-        # the prompt that was there when we typed is before mark
-        return self._until_prompt(mark, timeout)
+        super().__init__(
+            "netbe-test-" + uuid.uuid4().hex[:8],
+            ["--no-huge", "-m", "256", "--no-pci",
+             f"--vdev=net_virtio_user0,path={sock},queues=1,mac={PMD_MAC}"],
+            ["--total-num-mbufs=4096", "--port-topology=loop",
+             f"--forward-mode={fwd}"] + list(extra), log=log)
 
     def port_stats(self):
-        """RX/TX packets and bytes of port 0, from `show port stats 0`."""
-        out = self.cmd("show port stats 0")
-        words = out.replace(":", " ").split()
-        got = {}
-        for key in ("RX-packets", "RX-bytes", "TX-packets", "TX-bytes"):
-            got[key] = int(words[words.index(key) + 1])
-        return got
-
-    def quit(self):
-        self.proc.stdin.write(b"quit\n")
-        self.proc.stdin.flush()
-        assert self.proc.wait(30) == 0, self.out[-3000:]
-        self.reader.join(5)
-        assert "Bye..." in self.out, self.out[-3000:]
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-        self.reader.join(5)
-
-    def cleanup(self):
-        self.kill()
-        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
+        """RX/TX packets and bytes of its one port."""
+        return self.stats()[0]
 
 
 class Netbe:
@@ -312,7 +227,7 @@ def test_testpmd_macswap_both_ways(netbe_bin, tmp_path, poll):
         if vm:
             vm.close()
         for p in pmds:
-            p.cleanup()
+            p.close()
         pmdlog.close()
         nb.close()
 
@@ -393,6 +308,6 @@ def test_testpmd_netdev_mode_rxonly_txonly(netbe_bin, tmp_path):
         if vm:
             vm.close()
         for p in pmds:
-            p.cleanup()
+            p.close()
         pmdlog.close()
         nb.close()
