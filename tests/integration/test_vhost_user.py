@@ -102,6 +102,14 @@ def read(log):
     return log.read()
 
 
+def stop_all(procs, logs):
+    """The processes a test started, last first, then their logs."""
+    for p in reversed(procs):
+        peers.stop(p)
+    for f in logs.values():
+        f.close()
+
+
 def wait_text(log, text, proc=None, timeout=240):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -155,10 +163,7 @@ def test_vhost_user_guest_pings_stream_guest(netbe_bin, tmp_path):
         peers.stop(procs[0])
         assert "Sanitizer" not in read(logs["netbe"]), read(logs["netbe"])
     finally:
-        for p in reversed(procs):
-            peers.stop(p)
-        for f in logs.values():
-            f.close()
+        stop_all(procs, logs)
 
 
 def test_two_vhost_user_guests_tcp(netbe_bin, tmp_path):
@@ -207,10 +212,7 @@ def test_two_vhost_user_guests_tcp(netbe_bin, tmp_path):
         peers.stop(procs[0])
         assert "Sanitizer" not in read(logs["netbe"]), read(logs["netbe"])
     finally:
-        for p in reversed(procs):
-            peers.stop(p)
-        for f in logs.values():
-            f.close()
+        stop_all(procs, logs)
 
 
 def test_device_help_and_errors(netbe_bin, tmp_path):
@@ -288,10 +290,7 @@ def test_vhost_user_link_down_up(netbe_bin, tmp_path):
         assert "NETBE-PING-OK 192.0.2.2" in read(logs["a"]), read(logs["a"])
     finally:
         m.close()
-        for p in reversed(procs):
-            peers.stop(p)
-        for f in logs.values():
-            f.close()
+        stop_all(procs, logs)
 
 
 def test_vhost_user_two_queues(netbe_bin, tmp_path):
@@ -309,10 +308,7 @@ def test_vhost_user_two_queues(netbe_bin, tmp_path):
         assert procs[0].poll() is None, "netbe exited"
     finally:
         m.close()
-        for p in reversed(procs):
-            peers.stop(p)
-        for f in logs.values():
-            f.close()
+        stop_all(procs, logs)
 
 
 LOOP_INIT = TCP_INIT.replace('if [ "$role" = send ]; then', '''if [ "$role" = loop ]; then
@@ -370,10 +366,7 @@ def test_vhost_user_reconnect_after_netbe_restart(netbe_bin, tmp_path):
         assert nb.poll() is None, "netbe exited"
         assert read(logs["netbe"]).count("vu.1: front-end connected") == 2
     finally:
-        for p in reversed(procs):
-            peers.stop(p)
-        for f in logs.values():
-            f.close()
+        stop_all(procs, logs)
 
 
 # The migrated guest (A, vhost-user) pings B twice a second and takes a
@@ -615,7 +608,4 @@ def _migrate(netbe_bin, tmp_path, mode):
     finally:
         for mm in ms:
             mm.close()
-        for p in reversed(procs):
-            peers.stop(p)
-        for f in logs.values():
-            f.close()
+        stop_all(procs, logs)
