@@ -59,33 +59,6 @@ static struct passt *to_passt(struct netbe_client *nc)
 
 /* ---- the passt process ---- */
 
-/*
- * SIGTERM, then SIGKILL if it is not gone within STOP_WAIT_MS (a passt
- * that hangs must not stall every VM on the loop); reaped.
- */
-static void stop_passt(struct passt *s)
-{
-    int status;
-
-    if (s->pid <= 0) {
-        return;
-    }
-    kill(s->pid, SIGTERM);
-    for (int i = 0; i < STOP_WAIT_MS / 10; i++) {
-        pid_t r = waitpid(s->pid, &status, WNOHANG);
-
-        if (r == s->pid || (r < 0 && errno != EINTR)) {
-            s->pid = 0;
-            return;
-        }
-        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
-    }
-    kill(s->pid, SIGKILL);
-    while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    s->pid = 0;
-}
-
 /* Reap an exited passt. Return: whether none is left. */
 static bool reap_passt(struct passt *s)
 {
@@ -102,6 +75,31 @@ static bool reap_passt(struct passt *s)
         s->pid = 0;
     }
     return s->pid == 0;
+}
+
+/*
+ * SIGTERM and @wait_ms for passt to go (a passt that hangs must not stall
+ * every VM on the loop), then SIGKILL; reaped.  @wait_ms 0: SIGKILL at
+ * once (it was told to go before).
+ */
+static void stop_passt(struct passt *s, int wait_ms)
+{
+    if (reap_passt(s)) {
+        return;
+    }
+    if (wait_ms) {
+        kill(s->pid, SIGTERM);
+        for (int i = 0; i < wait_ms / 10; i++) {
+            if (reap_passt(s)) {
+                return;
+            }
+            nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        }
+    }
+    kill(s->pid, SIGKILL);
+    while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    s->pid = 0;
 }
 
 /*
@@ -196,12 +194,7 @@ static void restart_cb(void *opaque)
     struct netbe_error *err = NULL;
 
     /* the old one had a second to go after SIGTERM: no more */
-    if (!reap_passt(s)) {
-        kill(s->pid, SIGKILL);
-        while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {
-        }
-        s->pid = 0;
-    }
+    stop_passt(s, 0);
     if (start_passt(s, false, &err) < 0) {
         netbe_warn_limited(&s->warn_restart, "%s: %s", s->nc.name,
                            netbe_error_msg(err));
@@ -277,7 +270,7 @@ static void passt_cleanup(struct netbe_client *nc)
     struct passt *s = to_passt(nc);
 
     netbe_lpconn_destroy(&s->conn);
-    stop_passt(s);
+    stop_passt(s, STOP_WAIT_MS);
     if (s->restart_timer) {
         s->loop->ops->timer_free(s->loop->opaque, s->restart_timer);
         s->restart_timer = NULL;
