@@ -246,8 +246,12 @@ static void check_guard(struct vu_conn *c)
     }
 }
 
-/* Writes the dirty log could not record: a migration may miss them. */
-static void check_log(struct vu_conn *c)
+/*
+ * After a batch that touched guest memory: a file that shrank under it
+ * (check_guard()), and writes the dirty log could not record (a
+ * migration may miss them).
+ */
+static void check_memory(struct vu_conn *c)
 {
     check_guard(c);
     if (c->proto->log.beyond != c->log_beyond) {
@@ -410,7 +414,7 @@ static void q_flush(struct netbe_client *nc)
         signal_guest(c, idx);
     }
     if (c) {
-        check_log(c);
+        check_memory(c);
     }
 }
 
@@ -528,7 +532,7 @@ static void tx_run(struct vu_q *q)
     if (notify) {
         signal_guest(c, idx);
     }
-    check_log(c);
+    check_memory(c);
     if (n && !poll && q->dev->poll_ns) {
         q->tx_busy_ns = now_ns(); /* the budget ran out, or a queue is full */
     }

@@ -402,29 +402,28 @@ static int rem_mem_reg(struct vu_proto *p, struct vu_msg *m, const char **why)
 static int set_log_base(struct vu_proto *p, struct vu_msg *m, const char **why)
 {
     struct log_base lb;
-    uint64_t end;
-    void *map;
+    struct vu_region r = {0};
 
     if (m->nfds != 1) {
         *why = "SET_LOG_BASE: not one fd";
         return -1;
     }
     memcpy(&lb, m->payload.bytes, sizeof(lb));
-    end = lb.mmap_offset + lb.mmap_size;
-    if (!lb.mmap_size || end < lb.mmap_offset || end > SIZE_MAX) {
-        *why = "SET_LOG_BASE: bad log size or offset";
+    if (!lb.mmap_size) {
+        *why = "SET_LOG_BASE: an empty log";
         return -1;
     }
-    map = p->ops->map ? p->ops->map(p, m->fds[0], (size_t)end) : NULL;
-    if (!map) {
-        *why = "SET_LOG_BASE: cannot map the log";
+    /* mapped as a memory region is: offset and size checked, then mmap */
+    r.mmap_offset = lb.mmap_offset;
+    r.size = lb.mmap_size;
+    if (map_region(p, &r, m->fds[0], why) < 0) {
         return -1;
     }
     log_clear(p);
-    p->log.map = map;
-    p->log.map_len = (size_t)end;
-    p->log.bits = (uint8_t *)map + lb.mmap_offset;
-    p->log.size = lb.mmap_size;
+    p->log.map = r.map;
+    p->log.map_len = r.map_len;
+    p->log.bits = r.host;
+    p->log.size = r.size;
     return 0;
 }
 
