@@ -11,7 +11,6 @@ starts with MSI-X on (vhost_net_start -> virtio_pci_set_guest_notifiers),
 so the vhost-user guests' virtio-net-pci has vectors=0 (INTx).
 """
 import base64
-import json
 import os
 import socket
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 
 import guest
 import peers
+from test_qmp import QmpClient
 
 # guest.py's /init, plus a TCP transfer: the receiver listens and prints
 # the md5 of what it got once all of it came; the sender prints the md5
@@ -110,12 +110,26 @@ def stop_all(procs, logs):
         f.close()
 
 
-def wait_text(log, text, proc=None, timeout=240):
+class GuestCrashed(Exception):
+    pass
+
+
+# what the guest kernel prints when its memory is not what it was
+CRASH_MARKS = ("BUG:", "Oops", "general protection fault", "Kernel panic",
+               "soft lockup")
+
+
+def wait_text(log, text, proc=None, timeout=240, crash=False):
+    """@text in @log; with @crash, a guest kernel that crashed instead
+    raises GuestCrashed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         out = read(log)
         if text in out:
             return out
+        if crash and any(m in out for m in CRASH_MARKS):
+            time.sleep(2)
+            raise GuestCrashed(read(log)[-3000:])
         if proc is not None and proc.poll() is not None:
             break
         time.sleep(0.5)
@@ -405,61 +419,18 @@ done | nc 192.0.2.1 5000
 '''
 
 
-class Qmp:
-    """QEMU's QMP, for what HMP's readline echo makes awkward."""
+class Qmp(QmpClient):
+    """QEMU's QMP (for what HMP's readline echo makes awkward), negotiated;
+    run() returns a command's "return"."""
 
     def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.sock.settimeout(10)
-        self.buf = b""
-        assert "QMP" in self._next()
-        self.cmd("qmp_capabilities")
+        super().__init__(path)
+        self.negotiate()
 
-    def _next(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            assert chunk, "QMP closed"
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def cmd(self, name, **args):
-        self.sock.sendall(json.dumps({"execute": name,
-                                      "arguments": args}).encode())
-        while True:
-            r = self._next()
-            if "return" in r:
-                return r["return"]
-            assert "error" not in r, (name, r)
-
-    def close(self):
-        self.sock.close()
-
-
-class GuestCrashed(Exception):
-    pass
-
-
-# what the guest kernel prints when its memory is not what it was
-CRASH_MARKS = ("BUG:", "Oops", "general protection fault", "Kernel panic",
-               "soft lockup")
-
-
-def wait_dest(log, text, proc, timeout=240):
-    """wait_text() for the migrated guest, which may crash instead."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = read(log)
-        if text in out:
-            return out
-        if any(m in out for m in CRASH_MARKS):
-            time.sleep(2)
-            raise GuestCrashed(read(log)[-3000:])
-        if proc.poll() is not None:
-            break
-        time.sleep(0.5)
-    raise AssertionError(f"{text!r} not seen: {read(log)[-3000:]}")
+    def run(self, name, **args):
+        r = self.cmd(name, args)
+        assert "return" in r, (name, r)
+        return r["return"]
 
 
 @pytest.mark.parametrize("mode", ["hubid", "netdev"])
@@ -557,10 +528,10 @@ def _migrate(netbe_bin, tmp_path, mode):
                        what="the stream under way")
         am = Qmp(str(amon))
         ms.append(am)
-        am.cmd("migrate", uri=f"unix:{mig}")
+        am.run("migrate", uri=f"unix:{mig}")
 
         def migrated():
-            info = am.cmd("query-migrate")
+            info = am.run("query-migrate")
             assert info.get("status") not in ("failed", "cancelled"), info
             return info.get("status") == "completed"
         peers.wait_for(migrated, timeout=120, what="the migration")
@@ -573,9 +544,9 @@ def _migrate(netbe_bin, tmp_path, mode):
         # log itself is checked page by page in test_vhost.c.)
         dm = Qmp(str(dmon))
         ms.append(dm)
-        peers.wait_for(lambda: dm.cmd("query-status")["status"] == "paused",
+        peers.wait_for(lambda: dm.run("query-status")["status"] == "paused",
                        timeout=30, what="the destination paused")
-        dm.cmd("cont")
+        dm.run("cont")
         peers.stop(a)
         # the source's front-end left; the destination runs on
         # dst_nic
@@ -585,7 +556,7 @@ def _migrate(netbe_bin, tmp_path, mode):
             assert "vu.0:" not in m.cmd("info network")
         else:
             assert "takes the NIC over" in read(logs["netbe"])
-        got = wait_dest(logs["dest"], "NETBE-RECV ", dest)
+        got = wait_text(logs["dest"], "NETBE-RECV ", dest, crash=True)
         line = got.split("NETBE-RECV ", 1)[1].split("\n")[0].split()
         assert line[0] == digest, (line, digest, before)
         assert int(line[1]) == MIG_SIZE, line
