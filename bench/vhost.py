@@ -85,7 +85,8 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import REPO, build, cpu_seconds, log, machine, median, stop  # noqa
-from tap import Monitor, busy, cpu_times, on_sigterm  # noqa: E402
+from tap import (Monitor, busy, cpu_times, on_sigterm,  # noqa: E402
+                 wait_for)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 from testpmd import TESTPMD, Testpmd  # noqa: E402
 
@@ -134,9 +135,9 @@ class Run:
                 stderr=self.errlog,
                 preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
             self.pid = self.proc.pid
-            wait(lambda: os.path.exists(mon) and
-                 all(os.path.exists(s) for s in self.socks) or
-                 self.proc.poll() is not None, "netbe's sockets")
+            wait_for(lambda: os.path.exists(mon) and
+                     all(os.path.exists(s) for s in self.socks) or
+                     self.proc.poll() is not None, 15, "netbe's sockets")
             self.check_alive()
             self.mon = Monitor(mon)
         else:
@@ -144,8 +145,8 @@ class Run:
                                     for i, s in enumerate(self.socks)],
                             ["--auto-start"], self.b.fwd_cpu)
             self.pid = self.fpmd.pid
-            wait(lambda: all(os.path.exists(s) for s in self.socks),
-                 "testpmd's vhost sockets")
+            wait_for(lambda: all(os.path.exists(s) for s in self.socks), 15,
+                     "testpmd's vhost sockets")
         self.gen = Pmd("gen", [f"--vdev=net_virtio_user{i},path={s},queues=1"
                                for i, s in enumerate(self.socks)],
                        [f"--txpkts={self.size}"], self.b.gen_cpu)
@@ -209,15 +210,6 @@ class Run:
             stop(self.proc)
         self.errlog.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def wait(pred, what, timeout=15):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"timed out waiting for {what}")
 
 
 class Bench:
