@@ -130,8 +130,10 @@ def test_guests_on_the_default_network_reach_host_and_each_other(
                                  stdout=logs["netbe"],
                                  stderr=subprocess.STDOUT)
         procs.append(netbe)
-        wait_for(lambda: sock.exists() and mon.exists(),
-                 what="the default network and its monitor")
+        # the sockets come first, then netbe prints what they are
+        wait_for(lambda: sock.exists() and mon.exists() and
+                 log_has(logs["netbe"], "hostfwd_add"),
+                 what="the default network, its monitor and its banner")
         logs["netbe"].seek(0)
         banner = logs["netbe"].read()
         assert "with user-mode NAT" in banner, banner
