@@ -10,6 +10,11 @@ import peers
 from test_default_nat import in_ns, nat_ns  # noqa: F401 (fixture)
 
 
+def read_log(f):
+    f.seek(0)
+    return f.read()
+
+
 def test_two_guests_ping_on_default_network(netbe_bin, tmp_path, nat_ns):
     initrd = str(tmp_path / "initrd.gz")
     image = guest.build_initramfs(initrd)
@@ -20,10 +25,11 @@ def test_two_guests_ping_on_default_network(netbe_bin, tmp_path, nat_ns):
                              stdout=logs["netbe"], stderr=subprocess.STDOUT)
     procs = [netbe]
     try:
-        peers.wait_for(sock.exists,
-                       what="the default network's socket")
-        logs["netbe"].seek(0)
-        banner = logs["netbe"].read()
+        # the socket comes first, then netbe prints what it is
+        peers.wait_for(lambda: sock.exists() and
+                       "hostfwd_add" in read_log(logs["netbe"]),
+                       what="the default network's socket and banner")
+        banner = read_log(logs["netbe"])
         assert f"addr.path={sock}" in banner, banner
         netdev = (f"stream,id=n0,server=off,addr.type=unix,"
                   f"addr.path={sock}")
